@@ -1,0 +1,317 @@
+/* aigw nodes: add, list, show, update, enable, disable, drain, remove and
+ * import upstream nodes. Thin: parses options, calls lib/nodes.c, prints. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "cli.h"
+#include "mem.h"
+#include "nodes.h"
+
+enum { O_URL, O_PROVIDER, O_TYPE, O_REGION, O_WEIGHT, O_MODELS, O_API_KEY_ENV,
+       O_MAX_CONC, O_STANDBY, O_REPLACE };
+
+static const struct aigw_opt opts[] = {
+	[O_URL] = { 0, "url", AIGW_OPT_VALUE, "URL", "base URL of the upstream (http or https)", NULL },
+	[O_PROVIDER] = { 0, "provider", AIGW_OPT_VALUE, "P", "wire format: openai, openai-compatible, anthropic, gemini, ollama, azure or http",
+			 "choice:openai|openai-compatible|anthropic|gemini|ollama|azure|http" },
+	[O_TYPE] = { 0, "type", AIGW_OPT_VALUE, "T", "where the node runs: cloud, edge, mobile or validator",
+		     "choice:cloud|edge|mobile|validator" },
+	[O_REGION] = { 0, "region", AIGW_OPT_VALUE, "R", "region label used by geo-aware routing (empty removes it)", NULL },
+	[O_WEIGHT] = { 0, "weight", AIGW_OPT_VALUE, "W", "share of traffic relative to other nodes (1..1000)", NULL },
+	[O_MODELS] = { 0, "models", AIGW_OPT_LIST, "M,...", "models served, as names or globs (empty = any)", NULL },
+	[O_API_KEY_ENV] = { 0, "api-key-env", AIGW_OPT_VALUE, "VAR",
+			    "environment variable that holds the node's credential (empty removes it)", NULL },
+	[O_MAX_CONC] = { 0, "max-concurrency", AIGW_OPT_VALUE, "N", "requests in flight allowed at once (0 = unlimited)", NULL },
+	[O_STANDBY] = { 0, "standby", AIGW_OPT_NEGFLAG, NULL, "keep the node in reserve until the active pool runs short", NULL },
+	[O_REPLACE] = { 0, "replace", AIGW_OPT_FLAG, NULL, "update nodes that already exist instead of failing", NULL },
+};
+
+static const int add_opts[] = { O_URL | AIGW_OPT_REQUIRED, O_PROVIDER | AIGW_OPT_REQUIRED,
+				O_TYPE, O_REGION, O_WEIGHT, O_MODELS, O_API_KEY_ENV,
+				O_MAX_CONC, O_STANDBY, AIGW_OPT_END };
+static const int update_opts[] = { O_URL, O_PROVIDER, O_TYPE, O_REGION, O_WEIGHT, O_MODELS,
+				   O_API_KEY_ENV, O_MAX_CONC, O_STANDBY, AIGW_OPT_END };
+static const int import_opts[] = { O_REPLACE, AIGW_OPT_END };
+static const int no_opts[] = { AIGW_OPT_END };
+static const char *const node_arg[] = { "node", NULL };
+static const char *const file_arg[] = { "file", NULL };
+
+static const struct aigw_verb verbs[] = {
+	{ "add", "NAME", 1, 1, NULL, "add a node", add_opts },
+	{ "list", "", 0, 0, NULL, "list nodes from aigw.yaml and the database", no_opts },
+	{ "show", "NAME", 1, 1, node_arg, "show one node", no_opts },
+	{ "update", "NAME", 1, 1, node_arg, "change a node's settings", update_opts },
+	{ "enable", "NAME", 1, 1, node_arg, "let a node take traffic", no_opts },
+	{ "disable", "NAME", 1, 1, node_arg, "stop sending traffic to a node", no_opts },
+	{ "drain", "NAME", 1, 1, node_arg, "let a node finish what it has and take nothing new", no_opts },
+	{ "rm", "NAME", 1, 1, node_arg, "remove a node (not while a route names it)", no_opts },
+	{ "import", "[FILE|-]", 0, 1, file_arg, "add nodes from JSON lines or YAML, all or nothing", import_opts },
+};
+
+const struct aigw_cmdspec cmd_nodes_spec = {
+	"nodes", "add, list and manage upstream nodes", opts,
+	sizeof(opts) / sizeof(opts[0]), verbs, sizeof(verbs) / sizeof(verbs[0]),
+};
+
+struct holders {
+	int provider, type;
+	int64_t weight, max_conc;
+	bool standby;
+	struct aigw_strv models;
+};
+
+static int gather(struct cli *cli, struct aigw_node_changes *c, struct holders *h)
+{
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->url = cli_value(cli, O_URL);
+	c->region = cli_value(cli, O_REGION);
+	c->api_key_env = cli_value(cli, O_API_KEY_ENV);
+	if (cli_has(cli, O_PROVIDER)) {
+		if ((rc = cli_enum(cli, O_PROVIDER, aigw_provider_names, "provider", &h->provider)))
+			return rc;
+		c->provider = &h->provider;
+	}
+	if (cli_has(cli, O_TYPE)) {
+		if ((rc = cli_enum(cli, O_TYPE, aigw_node_type_names, "node type", &h->type)))
+			return rc;
+		c->type = &h->type;
+	}
+	if (cli_has(cli, O_WEIGHT)) {
+		if ((rc = cli_int(cli, O_WEIGHT, 1, AIGW_NODE_WEIGHT_MAX, &h->weight)))
+			return rc;
+		c->weight = &h->weight;
+	}
+	if (cli_has(cli, O_MAX_CONC)) {
+		if ((rc = cli_int(cli, O_MAX_CONC, 0, AIGW_NODE_CONCURRENCY_MAX, &h->max_conc)))
+			return rc;
+		c->max_concurrency = &h->max_conc;
+	}
+	if (cli_has(cli, O_MODELS)) {
+		if ((rc = cli_list(cli, O_MODELS, &h->models)))
+			return rc;
+		c->models = &h->models;
+	}
+	if (cli_has(cli, O_STANDBY)) {
+		h->standby = cli->args.opt[O_STANDBY].on;
+		c->standby = &h->standby;
+	}
+	return 0;
+}
+
+static cJSON *node_json(const struct aigw_node *n)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "name", n->name);
+	cJSON_AddStringToObject(o, "url", n->url);
+	cJSON_AddStringToObject(o, "provider", aigw_provider_names[n->provider]);
+	cJSON_AddStringToObject(o, "type", aigw_node_type_names[n->type]);
+	if (n->region)
+		cJSON_AddStringToObject(o, "region", n->region);
+	else
+		cJSON_AddNullToObject(o, "region");
+	cJSON_AddNumberToObject(o, "weight", (double)n->weight);
+	cJSON_AddItemToObject(o, "models", cli_json_strv(&n->models));
+	if (n->api_key_env)
+		cJSON_AddStringToObject(o, "api_key_env", n->api_key_env);
+	else
+		cJSON_AddNullToObject(o, "api_key_env");
+	cJSON_AddNumberToObject(o, "max_concurrency", (double)n->max_concurrency);
+	cJSON_AddBoolToObject(o, "standby", n->standby);
+	cJSON_AddStringToObject(o, "state", aigw_node_state_names[n->state]);
+	cJSON_AddStringToObject(o, "source", aigw_origin_names[n->origin]);
+	if (n->where)
+		cJSON_AddStringToObject(o, "defined_at", n->where);
+	return o;
+}
+
+static void show_node(struct cli *cli, const struct aigw_node *n)
+{
+	char *models;
+
+	if (cli->json) {
+		cli_json(cli, node_json(n));
+		return;
+	}
+	if (cli->quiet) {
+		fprintf(cli->out, "%s\n", n->name);
+		return;
+	}
+	models = aigw_strv_join(&n->models, ",");
+	cli_field(cli, "name", "%s", n->name);
+	cli_field(cli, "url", "%s", n->url);
+	cli_field(cli, "provider", "%s", aigw_provider_names[n->provider]);
+	cli_field(cli, "type", "%s", aigw_node_type_names[n->type]);
+	cli_field(cli, "region", "%s", n->region ? n->region : "-");
+	cli_field(cli, "weight", "%lld", (long long)n->weight);
+	cli_field(cli, "models", "%s", *models ? models : "any");
+	cli_field(cli, "api key env", "%s", n->api_key_env ? n->api_key_env : "-");
+	if (n->max_concurrency)
+		cli_field(cli, "concurrency", "%lld", (long long)n->max_concurrency);
+	else
+		cli_field(cli, "concurrency", "unlimited");
+	cli_field(cli, "standby", "%s", n->standby ? "yes" : "no");
+	cli_field(cli, "state", "%s", aigw_node_state_names[n->state]);
+	cli_field(cli, "source", "%s", n->where ? n->where : "database");
+	free(models);
+}
+
+static int do_list(struct cli *cli, const struct aigw_catalog *cat)
+{
+	static const char *const head[] = { "NAME", "PROVIDER", "TYPE", "REGION", "STATE",
+					    "WEIGHT", "MODELS", "URL", "SOURCE" };
+	struct cli_table t;
+
+	cli_table_init(&t, 9, head);
+	for (size_t i = 0; i < cat->n_nodes; i++) {
+		const struct aigw_node *n = &cat->nodes[i];
+		char weight[24], state[32], *models;
+		if (cli->json || cli->quiet) {
+			show_node(cli, n);
+			continue;
+		}
+		snprintf(weight, sizeof(weight), "%lld", (long long)n->weight);
+		snprintf(state, sizeof(state), "%s%s", aigw_node_state_names[n->state],
+			 n->standby ? ",standby" : "");
+		models = aigw_strv_join(&n->models, ",");
+		cli_table_row(&t, n->name, aigw_provider_names[n->provider],
+			      aigw_node_type_names[n->type], n->region, state, weight,
+			      *models ? models : "any", n->url,
+			      n->origin == AIGW_ORIGIN_YAML ? "yaml" : "db");
+		free(models);
+	}
+	if (t.cells.n > t.ncols)
+		cli_table_print(cli, &t);
+	else
+		aigw_strv_release(&t.cells);
+	return 0;
+}
+
+static int do_import(struct cli *cli, struct aigw_store *s, const struct aigw_conf *conf)
+{
+	const char *path = cli->args.n_pos ? cli->args.pos[0] : "-";
+	struct aigw_err err = { 0 };
+	size_t len, added, updated;
+	char *data;
+	int rc;
+
+	if ((rc = cli_read_file(cli, path, &data, &len)))
+		return rc;
+	rc = aigw_nodes_import(s, conf, strcmp(path, "-") == 0 ? "<stdin>" : path, data, len,
+			       cli_has(cli, O_REPLACE), &added, &updated, &err);
+	free(data);
+	if (rc) {
+		/* A bad record is bad data, not a bad command line. */
+		cli_fail(cli, &err);
+		return rc == AIGW_EINVAL ? EXIT_FAIL : cli_exit_code(rc);
+	}
+	if (cli->json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "added", (double)added);
+		cJSON_AddNumberToObject(o, "updated", (double)updated);
+		cli_json(cli, o);
+	} else {
+		cli_note(cli, "imported %zu node%s (%zu added, %zu updated)", added + updated,
+			 added + updated == 1 ? "" : "s", added, updated);
+	}
+	return 0;
+}
+
+int cmd_nodes(struct cli *cli);
+int cmd_nodes(struct cli *cli)
+{
+	const char *verb = cli->args.verb->name;
+	const char *name = cli->args.n_pos ? cli->args.pos[0] : NULL;
+	bool writes = strcmp(verb, "list") != 0 && strcmp(verb, "show") != 0;
+	const struct aigw_conf *conf;
+	struct aigw_node_changes changes;
+	struct holders h = { 0 };
+	struct aigw_store *s;
+	struct aigw_node n;
+	struct aigw_err err = { 0 };
+	int rc;
+
+	if ((rc = gather(cli, &changes, &h)))
+		goto out;
+	if (strcmp(verb, "update") == 0 && !changes.url && !changes.provider && !changes.type &&
+	    !changes.region && !changes.weight && !changes.max_concurrency && !changes.models &&
+	    !changes.api_key_env && !changes.standby) {
+		rc = cli_failf(cli, AIGW_EINVAL, "nothing to update (give at least one option)");
+		goto out;
+	}
+	if ((rc = cli_conf(cli, &conf)) || (rc = cli_store(cli, writes, &s)))
+		goto out;
+
+	if (strcmp(verb, "list") == 0 || strcmp(verb, "show") == 0) {
+		struct aigw_catalog cat;
+		const struct aigw_node *found;
+		if (aigw_catalog_load(&cat, conf, s, &err)) {
+			rc = cli_fail(cli, &err);
+			goto out;
+		}
+		if (verb[0] == 'l')
+			rc = do_list(cli, &cat);
+		else if ((found = aigw_catalog_node(&cat, name)))
+			show_node(cli, found);
+		else
+			rc = cli_failf(cli, AIGW_ENOTFOUND, "no node named '%s'", name);
+		aigw_catalog_release(&cat);
+	} else if (strcmp(verb, "add") == 0) {
+		aigw_node_init(&n);
+		n.name = aigw_strdup(name);
+		n.url = aigw_strdup(changes.url);
+		n.provider = h.provider;
+		if (changes.type)
+			n.type = h.type;
+		if (changes.region && *changes.region)
+			n.region = aigw_strdup(changes.region);
+		if (changes.weight)
+			n.weight = h.weight;
+		if (changes.models)
+			aigw_strv_copy(&n.models, &h.models);
+		if (changes.api_key_env && *changes.api_key_env)
+			n.api_key_env = aigw_strdup(changes.api_key_env);
+		n.max_concurrency = h.max_conc;
+		n.standby = h.standby;
+		if (aigw_nodes_add(s, conf, &n, &err))
+			rc = cli_fail(cli, &err);
+		else if (cli->json || cli->quiet)
+			show_node(cli, &n);
+		else
+			cli_note(cli, "added node '%s'", n.name);
+		aigw_node_release(&n);
+	} else if (strcmp(verb, "import") == 0) {
+		rc = do_import(cli, s, conf);
+	} else if (strcmp(verb, "rm") == 0) {
+		if (aigw_nodes_remove(s, conf, name, &err))
+			rc = cli_fail(cli, &err);
+		else
+			cli_note(cli, "removed node '%s'", name);
+	} else {
+		const char *done;
+		if (strcmp(verb, "update") == 0) {
+			rc = aigw_nodes_update(s, conf, name, &changes, &n, &err);
+			done = "updated";
+		} else {
+			int state = verb[0] == 'e' ? AIGW_NODE_ENABLED
+				  : verb[0] == 'd' && verb[1] == 'i' ? AIGW_NODE_DISABLED
+								     : AIGW_NODE_DRAINING;
+			rc = aigw_nodes_set_state(s, conf, name, state, &n, &err);
+			done = aigw_node_state_names[state];
+		}
+		if (rc) {
+			rc = cli_fail(cli, &err);
+		} else {
+			if (cli->json || cli->quiet)
+				show_node(cli, &n);
+			else
+				cli_note(cli, "node '%s' %s", name, done);
+			aigw_node_release(&n);
+		}
+	}
+out:
+	aigw_strv_release(&h.models);
+	return rc;
+}

@@ -1,0 +1,349 @@
+/* aigw route: add, list, show and remove routes; explain which route a
+ * request would take (test) and check the whole configuration (check).
+ * Thin: parses options, calls lib/routes.c and lib/catalog.c, prints. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "cli.h"
+#include "mem.h"
+#include "routes.h"
+
+enum { O_PATH, O_METHOD, O_MODEL, O_NODES, O_POLICY, O_RETRIES, O_TIMEOUT, O_FALLBACK,
+       O_HEADER };
+
+static const struct aigw_opt opts[] = {
+	[O_PATH] = { 0, "path", AIGW_OPT_VALUE, "PREFIX", "path prefix the route serves (matched at / boundaries)", NULL },
+	[O_METHOD] = { 0, "method", AIGW_OPT_VALUE, "M", "HTTP method the route is limited to (default: any)",
+		       "choice:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS" },
+	[O_MODEL] = { 0, "model", AIGW_OPT_VALUE, "GLOB", "model the route serves, as a glob (add); the request's model (test)", NULL },
+	[O_NODES] = { 0, "nodes", AIGW_OPT_LIST, "N1,N2", "nodes of the route, in order of preference", "node" },
+	[O_POLICY] = { 0, "policy", AIGW_OPT_VALUE, "P", "how requests are spread over the nodes: round_robin or weighted",
+		       "choice:round_robin|weighted" },
+	[O_RETRIES] = { 0, "retries", AIGW_OPT_VALUE, "N", "retries on another node before the first byte (0..10)", NULL },
+	[O_TIMEOUT] = { 0, "timeout", AIGW_OPT_VALUE, "D", "total time allowed for a request (e.g. 30s; default: the server's)", NULL },
+	[O_FALLBACK] = { 0, "fallback", AIGW_OPT_VALUE, "ROUTE", "route to try when every node of this one has failed", "route" },
+	[O_HEADER] = { 'H', "header", AIGW_OPT_LIST, "'K: V'",
+		       "a header the request must carry (add); a header of the request (test)", NULL },
+};
+
+static const int add_opts[] = { O_PATH | AIGW_OPT_REQUIRED, O_NODES | AIGW_OPT_REQUIRED,
+				O_METHOD, O_MODEL, O_POLICY, O_RETRIES, O_TIMEOUT, O_FALLBACK,
+				O_HEADER, AIGW_OPT_END };
+static const int test_opts[] = { O_MODEL, O_HEADER, AIGW_OPT_END };
+static const int no_opts[] = { AIGW_OPT_END };
+static const char *const route_arg[] = { "route", NULL };
+static const char *const test_args[] = { "choice:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS", NULL };
+
+static const struct aigw_verb verbs[] = {
+	{ "add", "NAME", 1, 1, NULL, "add a route", add_opts },
+	{ "list", "", 0, 0, NULL, "list routes from aigw.yaml and the database", no_opts },
+	{ "show", "NAME", 1, 1, route_arg, "show one route", no_opts },
+	{ "rm", "NAME", 1, 1, route_arg, "remove a route", no_opts },
+	{ "test", "METHOD PATH", 2, 2, test_args, "show which route a request takes, why, and its candidate nodes", test_opts },
+	{ "check", "", 0, 0, NULL, "check aigw.yaml and the database together and list every problem", no_opts },
+};
+
+const struct aigw_cmdspec cmd_route_spec = {
+	"route", "add, list, test and check routes", opts,
+	sizeof(opts) / sizeof(opts[0]), verbs, sizeof(verbs) / sizeof(verbs[0]),
+};
+
+static cJSON *route_json(const struct aigw_route *r)
+{
+	cJSON *o = cJSON_CreateObject();
+	char d[32];
+
+	cJSON_AddStringToObject(o, "name", r->name);
+	cJSON_AddStringToObject(o, "path", r->path);
+	if (r->method)
+		cJSON_AddStringToObject(o, "method", r->method);
+	else
+		cJSON_AddNullToObject(o, "method");
+	if (r->model)
+		cJSON_AddStringToObject(o, "model", r->model);
+	else
+		cJSON_AddNullToObject(o, "model");
+	cJSON_AddItemToObject(o, "headers", cli_json_strv(&r->headers));
+	cJSON_AddItemToObject(o, "nodes", cli_json_strv(&r->nodes));
+	cJSON_AddStringToObject(o, "policy", aigw_policy_names[r->policy]);
+	cJSON_AddNumberToObject(o, "retries", (double)r->retries);
+	if (r->timeout_ms) {
+		aigw_format_duration_ms(r->timeout_ms, d, sizeof(d));
+		cJSON_AddStringToObject(o, "timeout", d);
+	} else {
+		cJSON_AddNullToObject(o, "timeout");
+	}
+	if (r->fallback)
+		cJSON_AddStringToObject(o, "fallback", r->fallback);
+	else
+		cJSON_AddNullToObject(o, "fallback");
+	cJSON_AddStringToObject(o, "source", aigw_origin_names[r->origin]);
+	if (r->where)
+		cJSON_AddStringToObject(o, "defined_at", r->where);
+	return o;
+}
+
+static void show_route(struct cli *cli, const struct aigw_route *r)
+{
+	char *nodes, *headers, d[32] = "server default";
+
+	if (cli->json) {
+		cli_json(cli, route_json(r));
+		return;
+	}
+	if (cli->quiet) {
+		fprintf(cli->out, "%s\n", r->name);
+		return;
+	}
+	nodes = aigw_strv_join(&r->nodes, ",");
+	headers = aigw_strv_join(&r->headers, "; ");
+	if (r->timeout_ms)
+		aigw_format_duration_ms(r->timeout_ms, d, sizeof(d));
+	cli_field(cli, "name", "%s", r->name);
+	cli_field(cli, "path", "%s", r->path);
+	cli_field(cli, "method", "%s", r->method ? r->method : "any");
+	cli_field(cli, "model", "%s", r->model ? r->model : "any");
+	if (r->headers.n)
+		cli_field(cli, "headers", "%s", headers);
+	cli_field(cli, "nodes", "%s", nodes);
+	cli_field(cli, "policy", "%s", aigw_policy_names[r->policy]);
+	cli_field(cli, "retries", "%lld", (long long)r->retries);
+	cli_field(cli, "timeout", "%s", d);
+	cli_field(cli, "fallback", "%s", r->fallback ? r->fallback : "-");
+	cli_field(cli, "source", "%s", r->where ? r->where : "database");
+	free(nodes);
+	free(headers);
+}
+
+static int do_list(struct cli *cli, const struct aigw_catalog *cat)
+{
+	static const char *const head[] = { "NAME", "PATH", "METHOD", "MODEL", "NODES",
+					    "POLICY", "RETRIES", "FALLBACK", "SOURCE" };
+	struct cli_table t;
+
+	cli_table_init(&t, 9, head);
+	for (size_t i = 0; i < cat->n_routes; i++) {
+		const struct aigw_route *r = &cat->routes[i];
+		char retries[16], *nodes;
+		if (cli->json || cli->quiet) {
+			show_route(cli, r);
+			continue;
+		}
+		snprintf(retries, sizeof(retries), "%lld", (long long)r->retries);
+		nodes = aigw_strv_join(&r->nodes, ",");
+		cli_table_row(&t, r->name, r->path, r->method ? r->method : "any",
+			      r->model ? r->model : "any", nodes, aigw_policy_names[r->policy],
+			      retries, r->fallback, r->origin == AIGW_ORIGIN_YAML ? "yaml" : "db");
+		free(nodes);
+	}
+	if (t.cells.n > t.ncols)
+		cli_table_print(cli, &t);
+	else
+		aigw_strv_release(&t.cells);
+	return 0;
+}
+
+static int do_add(struct cli *cli, struct aigw_store *s, const struct aigw_conf *conf)
+{
+	struct aigw_route r;
+	struct aigw_err err = { 0 };
+	int rc = 0, policy;
+
+	aigw_route_init(&r);
+	r.name = aigw_strdup(cli->args.pos[0]);
+	r.path = aigw_strdup(cli_value(cli, O_PATH));
+	if (cli_has(cli, O_METHOD))
+		r.method = aigw_strdup(cli_value(cli, O_METHOD));
+	if (cli_has(cli, O_MODEL))
+		r.model = aigw_strdup(cli_value(cli, O_MODEL));
+	if (cli_has(cli, O_FALLBACK))
+		r.fallback = aigw_strdup(cli_value(cli, O_FALLBACK));
+	aigw_strv_copy(&r.headers, &cli->args.opt[O_HEADER].list);
+	if ((rc = cli_list(cli, O_NODES, &r.nodes)))
+		goto out;
+	if (cli_has(cli, O_POLICY)) {
+		if ((rc = cli_enum(cli, O_POLICY, aigw_policy_names, "policy", &policy)))
+			goto out;
+		r.policy = policy;
+	}
+	if (cli_has(cli, O_RETRIES) &&
+	    (rc = cli_int(cli, O_RETRIES, 0, AIGW_ROUTE_RETRIES_MAX, &r.retries)))
+		goto out;
+	if (cli_has(cli, O_TIMEOUT) && (rc = cli_duration_ms(cli, O_TIMEOUT, &r.timeout_ms)))
+		goto out;
+	if (aigw_routes_add(s, conf, &r, &err))
+		rc = cli_fail(cli, &err);
+	else if (cli->json || cli->quiet)
+		show_route(cli, &r);
+	else
+		cli_note(cli, "added route '%s'", r.name);
+out:
+	aigw_route_release(&r);
+	return rc;
+}
+
+static int do_test(struct cli *cli, const struct aigw_catalog *cat)
+{
+	struct aigw_route_request req = { 0 };
+	enum aigw_route_verdict *verdicts;
+	struct aigw_candidate *cands = NULL;
+	size_t nc = 0;
+	char method[17];
+	ssize_t best;
+	size_t ml = strlen(cli->args.pos[0]);
+
+	if (ml == 0 || ml >= sizeof(method))
+		return cli_failf(cli, AIGW_EINVAL, "'%s' is not an HTTP method", cli->args.pos[0]);
+	for (size_t i = 0; i <= ml; i++)
+		method[i] = (char)(cli->args.pos[0][i] >= 'a' && cli->args.pos[0][i] <= 'z'
+					   ? cli->args.pos[0][i] - 32
+					   : cli->args.pos[0][i]);
+	if (cli->args.pos[1][0] != '/')
+		return cli_failf(cli, AIGW_EINVAL, "path '%s' must start with '/'", cli->args.pos[1]);
+	for (size_t i = 0; i < cli->args.opt[O_HEADER].list.n; i++)
+		if (!strchr(cli->args.opt[O_HEADER].list.v[i], ':'))
+			return cli_failf(cli, AIGW_EINVAL, "--header: '%s' is not 'Name: value'",
+					 cli->args.opt[O_HEADER].list.v[i]);
+	req.method = method;
+	req.path = cli->args.pos[1];
+	req.model = cli_value(cli, O_MODEL);
+	req.headers = &cli->args.opt[O_HEADER].list;
+
+	verdicts = aigw_calloc(cat->n_routes ? cat->n_routes : 1, sizeof(*verdicts));
+	best = aigw_route_match(cat->routes, cat->n_routes, &req, verdicts);
+	if (best >= 0)
+		aigw_catalog_candidates(cat, &cat->routes[best], req.model, &cands, &nc);
+
+	if (cli->json) {
+		cJSON *o = cJSON_CreateObject(), *a;
+		cJSON_AddStringToObject(o, "method", method);
+		cJSON_AddStringToObject(o, "path", req.path);
+		if (req.model)
+			cJSON_AddStringToObject(o, "model", req.model);
+		else
+			cJSON_AddNullToObject(o, "model");
+		if (best >= 0) {
+			cJSON_AddStringToObject(o, "route", cat->routes[best].name);
+			cJSON_AddStringToObject(o, "policy", aigw_policy_names[cat->routes[best].policy]);
+		} else {
+			cJSON_AddNullToObject(o, "route");
+		}
+		a = cJSON_AddArrayToObject(o, "candidates");
+		for (size_t i = 0; i < nc; i++) {
+			cJSON *c = cJSON_CreateObject();
+			cJSON_AddStringToObject(c, "node", cands[i].name);
+			cJSON_AddBoolToObject(c, "eligible", cands[i].eligible);
+			cJSON_AddStringToObject(c, "reason", cands[i].reason);
+			cJSON_AddItemToArray(a, c);
+		}
+		a = cJSON_AddArrayToObject(o, "routes");
+		for (size_t i = 0; i < cat->n_routes; i++) {
+			cJSON *c = cJSON_CreateObject();
+			cJSON_AddStringToObject(c, "name", cat->routes[i].name);
+			cJSON_AddStringToObject(c, "verdict",
+						(ssize_t)i == best ? "chosen"
+						: verdicts[i] == AIGW_ROUTE_MATCHED ? "matched, less specific"
+						: aigw_route_verdict_names[verdicts[i]]);
+			cJSON_AddItemToArray(a, c);
+		}
+		cli_json(cli, o);
+	} else if (cli->quiet) {
+		if (best >= 0)
+			fprintf(cli->out, "%s\n", cat->routes[best].name);
+	} else if (best >= 0) {
+		const struct aigw_route *r = &cat->routes[best];
+		fprintf(cli->out, "route      %s (%s)\n", r->name, r->where ? r->where : "database");
+		fprintf(cli->out, "because    path prefix '%s'", r->path);
+		fprintf(cli->out, ", %s%s%s", r->model ? "model glob '" : "any model",
+			r->model ? r->model : "", r->model ? "'" : "");
+		fprintf(cli->out, ", %s%s", r->method ? "method " : "any method",
+			r->method ? r->method : "");
+		for (size_t i = 0; i < r->headers.n; i++)
+			fprintf(cli->out, ", header '%s'", r->headers.v[i]);
+		fprintf(cli->out, "\npolicy     %s\ncandidates\n", aigw_policy_names[r->policy]);
+		for (size_t i = 0, rank = 1; i < nc; i++) {
+			if (cands[i].eligible)
+				fprintf(cli->out, "  %zu. %-24s %s\n", rank++, cands[i].name, cands[i].reason);
+			else
+				fprintf(cli->out, "  -  %-24s %s\n", cands[i].name, cands[i].reason);
+		}
+		for (size_t i = 0; i < cat->n_routes; i++) {
+			if ((ssize_t)i == best)
+				continue;
+			fprintf(cli->out, "not %-24s %s\n", cat->routes[i].name,
+				verdicts[i] == AIGW_ROUTE_MATCHED ? "matched but is less specific"
+								  : aigw_route_verdict_names[verdicts[i]]);
+		}
+	}
+	free(verdicts);
+	free(cands);
+	if (best < 0)
+		return cli_failf(cli, AIGW_ENOTFOUND, "no route matches %s %s%s%s", method, req.path,
+				 req.model ? " with model " : "", req.model ? req.model : "");
+	return 0;
+}
+
+static int do_check(struct cli *cli, const struct aigw_catalog *cat)
+{
+	struct aigw_strv problems = AIGW_STRV_INIT;
+	size_t n = aigw_catalog_check(cat, &problems);
+
+	if (cli->json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddBoolToObject(o, "ok", n == 0);
+		cJSON_AddNumberToObject(o, "nodes", (double)cat->n_nodes);
+		cJSON_AddNumberToObject(o, "routes", (double)cat->n_routes);
+		cJSON_AddItemToObject(o, "problems", cli_json_strv(&problems));
+		cli_json(cli, o);
+	} else {
+		for (size_t i = 0; i < problems.n; i++)
+			fprintf(stderr, "aigw route: %s\n", problems.v[i]);
+		if (n == 0)
+			cli_note(cli, "ok: %zu node%s, %zu route%s, no problems", cat->n_nodes,
+				 cat->n_nodes == 1 ? "" : "s", cat->n_routes,
+				 cat->n_routes == 1 ? "" : "s");
+	}
+	aigw_strv_release(&problems);
+	return n ? EXIT_FAIL : EXIT_OK;
+}
+
+int cmd_route(struct cli *cli);
+int cmd_route(struct cli *cli)
+{
+	const char *verb = cli->args.verb->name;
+	bool writes = strcmp(verb, "add") == 0 || strcmp(verb, "rm") == 0;
+	const struct aigw_conf *conf;
+	struct aigw_catalog cat;
+	struct aigw_store *s;
+	struct aigw_err err = { 0 };
+	int rc;
+
+	if ((rc = cli_conf(cli, &conf)) || (rc = cli_store(cli, writes, &s)))
+		return rc;
+	if (strcmp(verb, "add") == 0)
+		return do_add(cli, s, conf);
+	if (strcmp(verb, "rm") == 0) {
+		if (aigw_routes_remove(s, conf, cli->args.pos[0], &err))
+			return cli_fail(cli, &err);
+		cli_note(cli, "removed route '%s'", cli->args.pos[0]);
+		return 0;
+	}
+	if (aigw_catalog_load(&cat, conf, s, &err))
+		return cli_fail(cli, &err);
+	if (strcmp(verb, "list") == 0) {
+		rc = do_list(cli, &cat);
+	} else if (strcmp(verb, "show") == 0) {
+		const struct aigw_route *r = aigw_catalog_route(&cat, cli->args.pos[0]);
+		if (r)
+			show_route(cli, r);
+		else
+			rc = cli_failf(cli, AIGW_ENOTFOUND, "no route named '%s'", cli->args.pos[0]);
+	} else if (strcmp(verb, "test") == 0) {
+		rc = do_test(cli, &cat);
+	} else {
+		rc = do_check(cli, &cat);
+	}
+	aigw_catalog_release(&cat);
+	return rc;
+}

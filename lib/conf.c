@@ -1,0 +1,1259 @@
+/* conf: see conf.h.
+ *
+ * Reading happens in two steps. libyaml's event parser builds a small tree
+ * (scalars, sequences, mappings) in a pool, each node keeping the line and
+ * column where it starts. The tree is then walked against one directive
+ * table per section; the same tables set defaults, read JSON node records
+ * and write the man page, so a directive is described exactly once.
+ *
+ * Choices made here:
+ *  - Anchors and aliases are refused: a value reached through an alias
+ *    would be reported at the alias, not where it is written, and config
+ *    files this small do not need them.
+ *  - Tags are ignored; every scalar is text until its directive converts it.
+ *  - A plain empty value, "~" or "null" leaves a directive at its default.
+ *  - ${VAR} and ${VAR:-default} are expanded in every scalar value except
+ *    those of *_env directives, which name a variable and are never
+ *    resolved here. "$$" is a literal "$"; a "$" before anything else is
+ *    kept as is. ${VAR:-default} uses default when VAR is unset or empty
+ *    (as in sh); the default is literal text up to the first '}'. A value
+ *    that is only references and expands to "" counts as not given, so
+ *    "region: ${REGION:-}" is optional.
+ *  - Expansion applies to aigw.yaml and to YAML import files, not to JSON
+ *    records (those are data, usually written by `aigw nodes export`).
+ *  - Errors while loading aigw.yaml are ECONFIG; errors in import records
+ *    (YAML or JSON) are EINVAL, since they are input, not configuration. */
+#include "conf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+#include <yaml.h>
+
+#include "log.h"
+#include "mem.h"
+#include "pool.h"
+#include "url.h"
+
+#define CONF_SIZE_MAX (4u * 1024 * 1024)
+#define TREE_DEPTH_MAX 32
+#define PATH_MAX_LEN 160
+#define DIRECTIVES_MAX 32
+#define TIMEOUT_MAX_MS (24LL * 3600 * 1000) /* as in route.c */
+
+/* ------------------------------------------------------------ the tables */
+
+enum dtype {
+	D_STRING,
+	D_INT,      /* int64_t in [min, max] */
+	D_BOOL,     /* bool */
+	D_DURATION, /* int64_t milliseconds in [min, max] */
+	D_ENUM,     /* int, index into choices */
+	D_LIST,     /* struct aigw_strv; a sequence or "a, b, c" */
+	D_ENV,      /* char *, the NAME of an environment variable */
+	D_LOGLEVEL, /* int, enum aigw_log_level */
+	D_ENABLED,  /* bool in the file, int enum aigw_node_state in the struct */
+	D_NODES,    /* sequence of node mappings (top level only) */
+	D_ROUTES,   /* sequence of route mappings (top level only) */
+};
+
+enum {
+	F_REQUIRED = 1 << 0,
+};
+
+/* Checks one string value (or one list item); the message should not name
+ * the directive, the caller puts the directive path in front. */
+typedef int (*check_fn)(const char *s, struct aigw_err *err);
+
+struct directive {
+	const char *name;
+	enum dtype type;
+	size_t offset;               /* into the target struct */
+	const char *def;             /* default as text; applied and documented */
+	int64_t min, max;            /* D_INT and D_DURATION */
+	const char *const *choices;  /* D_ENUM */
+	check_fn check;              /* D_STRING and D_LIST items */
+	const char *help;
+	unsigned flags;
+};
+
+static const char *const log_level_names[] = { "error", "warn", "info", "debug", NULL };
+
+static int check_name(const char *s, struct aigw_err *err)
+{
+	if (aigw_name_valid(s))
+		return 0;
+	return aigw_err_set(err, AIGW_EINVAL,
+			    "'%s' is not a valid name (1-64 of A-Z a-z 0-9 . _ -, not all digits)", s);
+}
+
+static int check_url(const char *s, struct aigw_err *err)
+{
+	struct aigw_url url;
+	return aigw_url_parse(s, &url, err) ? AIGW_EINVAL : 0;
+}
+
+static int check_glob(const char *s, struct aigw_err *err)
+{
+	return aigw_glob_valid(s, err) ? 0 : AIGW_EINVAL;
+}
+
+#define CONF_FIELD(f) offsetof(struct aigw_conf, f)
+#define NODE_FIELD(f) offsetof(struct aigw_node, f)
+#define ROUTE_FIELD(f) offsetof(struct aigw_route, f)
+
+static const struct directive top_directives[] = {
+	{ "log_level", D_LOGLEVEL, CONF_FIELD(log_level), "info", 0, 0, NULL, NULL,
+	  "Least severe message written to the log: error, warn, info or debug.", 0 },
+	{ "nodes", D_NODES, CONF_FIELD(nodes), NULL, 0, 0, NULL, NULL,
+	  "Upstream nodes, each a mapping described under Node entries. "
+	  "Nodes defined here are read-only to the command line.", 0 },
+	{ "routes", D_ROUTES, CONF_FIELD(routes), NULL, 0, 0, NULL, NULL,
+	  "Routes, each a mapping described under Route entries. "
+	  "Routes defined here are read-only to the command line.", 0 },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, 0 },
+};
+
+static const struct directive node_directives[] = {
+	{ "name", D_STRING, NODE_FIELD(name), NULL, 0, 0, NULL, check_name,
+	  "Unique name of the node: 1 to 64 letters, digits, '.', '_' or '-', not all digits.",
+	  F_REQUIRED },
+	{ "url", D_STRING, NODE_FIELD(url), NULL, 0, 0, NULL, check_url,
+	  "Base URL of the upstream API, http or https, without credentials.", F_REQUIRED },
+	{ "provider", D_ENUM, NODE_FIELD(provider), NULL, 0, 0, aigw_provider_names, NULL,
+	  "API dialect the upstream speaks.", F_REQUIRED },
+	{ "type", D_ENUM, NODE_FIELD(type), "cloud", 0, 0, aigw_node_type_names, NULL,
+	  "Kind of node, shown in listings and used for placement.", 0 },
+	{ "region", D_STRING, NODE_FIELD(region), NULL, 0, 0, NULL, check_name,
+	  "Region label, such as us-east.", 0 },
+	{ "weight", D_INT, NODE_FIELD(weight), "1", 1, AIGW_NODE_WEIGHT_MAX, NULL, NULL,
+	  "Share of traffic under the weighted policy, relative to the other nodes of a route.", 0 },
+	{ "models", D_LIST, NODE_FIELD(models), NULL, 0, 0, NULL, check_glob,
+	  "Model names or globs the node serves; when empty, any model.", 0 },
+	{ "api_key_env", D_ENV, NODE_FIELD(api_key_env), NULL, 0, 0, NULL, NULL,
+	  "Name of the environment variable holding the API key. "
+	  "The key itself is never written in the file.", 0 },
+	{ "max_concurrency", D_INT, NODE_FIELD(max_concurrency), "0", 0,
+	  AIGW_NODE_CONCURRENCY_MAX, NULL, NULL,
+	  "Most requests in flight to the node at once; 0 means unlimited.", 0 },
+	{ "standby", D_BOOL, NODE_FIELD(standby), "false", 0, 0, NULL, NULL,
+	  "Use the node only when the active nodes of a route cannot serve.", 0 },
+	{ "enabled", D_ENABLED, NODE_FIELD(state), "true", 0, 0, NULL, NULL,
+	  "Set to false to keep the entry but send it no traffic.", 0 },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, 0 },
+};
+
+static const struct directive route_directives[] = {
+	{ "name", D_STRING, ROUTE_FIELD(name), NULL, 0, 0, NULL, check_name,
+	  "Unique name of the route: 1 to 64 letters, digits, '.', '_' or '-', not all digits.",
+	  F_REQUIRED },
+	{ "path", D_STRING, ROUTE_FIELD(path), NULL, 0, 0, NULL, NULL,
+	  "Path prefix to match, at segment boundaries, such as /v1/chat/completions.",
+	  F_REQUIRED },
+	{ "method", D_STRING, ROUTE_FIELD(method), NULL, 0, 0, NULL, NULL,
+	  "HTTP method to match, in capitals; when unset, any method.", 0 },
+	{ "model", D_STRING, ROUTE_FIELD(model), NULL, 0, 0, NULL, check_glob,
+	  "Model name or glob the request must ask for; when unset, any model.", 0 },
+	{ "headers", D_LIST, ROUTE_FIELD(headers), NULL, 0, 0, NULL, NULL,
+	  "Header conditions written \"Name: value\"; all must hold.", 0 },
+	{ "nodes", D_LIST, ROUTE_FIELD(nodes), NULL, 0, 0, NULL, check_name,
+	  "Names of the nodes serving the route, in order of preference.", F_REQUIRED },
+	{ "policy", D_ENUM, ROUTE_FIELD(policy), "round_robin", 0, 0, aigw_policy_names, NULL,
+	  "How a node is chosen among the route's nodes.", 0 },
+	{ "retries", D_INT, ROUTE_FIELD(retries), "0", 0, AIGW_ROUTE_RETRIES_MAX, NULL, NULL,
+	  "Further attempts on another node after a failure.", 0 },
+	{ "timeout", D_DURATION, ROUTE_FIELD(timeout_ms), "0s", 0, TIMEOUT_MAX_MS, NULL, NULL,
+	  "Time allowed for an upstream request; 0s means the server default.", 0 },
+	{ "fallback", D_STRING, ROUTE_FIELD(fallback), NULL, 0, 0, NULL, check_name,
+	  "Route to try when every node of this route has failed.", 0 },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, 0 },
+};
+
+/* Nodes and routes are read by the same code; this says how to handle one. */
+struct entity {
+	const char *what; /* "node" */
+	const struct directive *directives;
+	size_t size;
+	size_t name_offset, origin_offset, where_offset;
+	void (*init)(void *);
+	void (*release)(void *);
+	int (*validate)(const void *, struct aigw_err *);
+};
+
+static void node_init(void *n) { aigw_node_init(n); }
+static void node_release(void *n) { aigw_node_release(n); }
+static int node_validate(const void *n, struct aigw_err *err) { return aigw_node_validate(n, err); }
+static void route_init(void *r) { aigw_route_init(r); }
+static void route_release(void *r) { aigw_route_release(r); }
+static int route_validate(const void *r, struct aigw_err *err) { return aigw_route_validate(r, err); }
+
+static const struct entity node_entity = {
+	"node", node_directives, sizeof(struct aigw_node),
+	NODE_FIELD(name), NODE_FIELD(origin), NODE_FIELD(where),
+	node_init, node_release, node_validate,
+};
+
+static const struct entity route_entity = {
+	"route", route_directives, sizeof(struct aigw_route),
+	ROUTE_FIELD(name), ROUTE_FIELD(origin), ROUTE_FIELD(where),
+	route_init, route_release, route_validate,
+};
+
+static const struct directive *find_directive(const struct directive *ds, const char *name)
+{
+	for (; ds->name; ds++)
+		if (strcmp(ds->name, name) == 0)
+			return ds;
+	return NULL;
+}
+
+/* "unknown directive 'x' (did you mean 'y'?)" over one table's names. */
+static void unknown_directive(const struct directive *ds, const char *name,
+			      struct aigw_err *err)
+{
+	const char *names[DIRECTIVES_MAX + 1];
+	const char *guess;
+	size_t n = 0;
+
+	for (; ds->name && n < DIRECTIVES_MAX; ds++)
+		names[n++] = ds->name;
+	names[n] = NULL;
+	guess = aigw_suggest(name, names);
+	if (guess)
+		aigw_err_set(err, AIGW_EINVAL, "unknown directive '%s' (did you mean '%s'?)",
+			     name, guess);
+	else
+		aigw_err_set(err, AIGW_EINVAL, "unknown directive '%s'", name);
+}
+
+/* ------------------------------------------------------- setting values */
+
+static void *field_of(const struct directive *d, void *target)
+{
+	return (char *)target + d->offset;
+}
+
+/* Replaces a list directive's value with items (taken), checking each. */
+static int set_list(const struct directive *d, void *target, struct aigw_strv *items,
+		    struct aigw_err *err)
+{
+	struct aigw_strv *sv = field_of(d, target);
+
+	for (size_t i = 0; d->check && i < items->n; i++) {
+		if (d->check(items->v[i], err)) {
+			aigw_strv_release(items);
+			return AIGW_EINVAL;
+		}
+	}
+	aigw_strv_release(sv);
+	*sv = *items;
+	items->v = NULL;
+	items->n = 0;
+	return 0;
+}
+
+/* Converts one textual value for directive d and stores it in target. The
+ * file, the JSON reader and the defaults all come through here. */
+static int set_text(const struct directive *d, void *target, const char *text,
+		    struct aigw_err *err)
+{
+	void *field = field_of(d, target);
+	struct aigw_strv items = AIGW_STRV_INIT;
+	int64_t v;
+	bool b;
+	int e;
+
+	switch (d->type) {
+	case D_STRING:
+	case D_ENV:
+		if (d->type == D_ENV && !aigw_env_name_valid(text))
+			return aigw_err_set(err, AIGW_EINVAL,
+					    "'%s' is not an environment variable name "
+					    "(letters, digits and '_', not starting with a digit; "
+					    "the file names the variable, never the secret)", text);
+		if (d->check && d->check(text, err))
+			return AIGW_EINVAL;
+		free(*(char **)field);
+		*(char **)field = aigw_strdup(text);
+		return 0;
+	case D_INT:
+		if (aigw_parse_int(text, d->min, d->max, &v, err))
+			return AIGW_EINVAL;
+		*(int64_t *)field = v;
+		return 0;
+	case D_DURATION:
+		if (aigw_parse_duration_ms(text, &v, err))
+			return AIGW_EINVAL;
+		if (v < d->min || v > d->max) {
+			char lo[32], hi[32];
+			aigw_format_duration_ms(d->min, lo, sizeof(lo));
+			aigw_format_duration_ms(d->max, hi, sizeof(hi));
+			return aigw_err_set(err, AIGW_EINVAL, "%s is out of range (%s..%s)",
+					    text, lo, hi);
+		}
+		*(int64_t *)field = v;
+		return 0;
+	case D_BOOL:
+	case D_ENABLED:
+		if (aigw_parse_bool(text, &b, err))
+			return AIGW_EINVAL;
+		if (d->type == D_BOOL)
+			*(bool *)field = b;
+		else
+			*(int *)field = b ? AIGW_NODE_ENABLED : AIGW_NODE_DISABLED;
+		return 0;
+	case D_ENUM:
+		e = aigw_enum_parse(d->choices, text, d->name, err);
+		if (e < 0)
+			return e;
+		*(int *)field = e;
+		return 0;
+	case D_LOGLEVEL:
+		e = aigw_log_level_parse(text);
+		if (e < 0)
+			return aigw_enum_parse(log_level_names, text, "log level", err);
+		*(int *)field = e;
+		return 0;
+	case D_LIST:
+		if (aigw_strv_split(&items, text, ',', err))
+			return AIGW_EINVAL;
+		return set_list(d, target, &items, err);
+	case D_NODES:
+	case D_ROUTES:
+		break;
+	}
+	return aigw_err_set(err, AIGW_EINVAL, "expected a list of mappings");
+}
+
+/* The defaults in the tables are the defaults of the program, not only of
+ * the manual; a default that fails to parse is caught by the tests. */
+static void apply_defaults(const struct directive *ds, void *target)
+{
+	for (; ds->name; ds++)
+		if (ds->def)
+			set_text(ds, target, ds->def, NULL);
+}
+
+/* ------------------------------------------------------------- the tree */
+
+enum ykind { Y_SCALAR, Y_SEQUENCE, Y_MAPPING };
+
+struct ynode {
+	enum ykind kind;
+	size_t line, col;       /* 1-based */
+	const char *text;       /* scalars: NUL-terminated */
+	bool null;              /* plain "", "~" or "null" */
+	struct ynode *child;    /* items; for mappings key, value, key, value... */
+	struct ynode *last;
+	struct ynode *next;
+	size_t n;               /* children */
+};
+
+struct parse {
+	const char *file;
+	const char *text;   /* the whole input, for reader error offsets */
+	size_t len;
+	struct aigw_pool *pool;
+	struct aigw_err *err; /* never NULL */
+	bool expand;        /* ${VAR} expansion on */
+};
+
+static const char *kind_name(const struct ynode *y)
+{
+	switch (y->kind) {
+	case Y_SCALAR: return "a scalar";
+	case Y_SEQUENCE: return "a list";
+	case Y_MAPPING: return "a mapping";
+	}
+	return "?";
+}
+
+static int failv_at(struct parse *p, size_t line, size_t col, const char *path,
+		    const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+static int failv_at(struct parse *p, size_t line, size_t col, const char *path,
+		    const char *fmt, va_list ap)
+{
+	char msg[AIGW_ERR_MSG_MAX];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (path && *path)
+		return aigw_err_set(p->err, AIGW_ECONFIG, "%s:%zu:%zu: %s: %s", p->file, line,
+				    col, path, msg);
+	return aigw_err_set(p->err, AIGW_ECONFIG, "%s:%zu:%zu: %s", p->file, line, col, msg);
+}
+
+static int fail_at(struct parse *p, size_t line, size_t col, const char *path,
+		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int fail_at(struct parse *p, size_t line, size_t col, const char *path,
+		   const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = failv_at(p, line, col, path, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Every error in the file: "file:line:col: path: message". */
+static int fail(struct parse *p, const struct ynode *at, const char *path,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int fail(struct parse *p, const struct ynode *at, const char *path,
+		const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = failv_at(p, at->line, at->col, path, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Paths such as nodes[2].weight; a path too long for the buffer is cut,
+ * which only shortens a message. */
+static void path_printf(char *out, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void path_printf(char *out, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(out, n, fmt, ap);
+	va_end(ap);
+}
+
+static void join_path(char *out, size_t n, const char *parent, const char *key)
+{
+	if (parent && *parent)
+		path_printf(out, n, "%s.%s", parent, key);
+	else
+		path_printf(out, n, "%s", key);
+}
+
+static int syntax_error(struct parse *p, const yaml_parser_t *parser)
+{
+	size_t line = parser->problem_mark.line + 1, col = parser->problem_mark.column + 1;
+	const char *problem = parser->problem ? parser->problem : "unknown problem";
+
+	if (parser->error == YAML_MEMORY_ERROR)
+		return fail_at(p, 1, 1, NULL, "yaml syntax error: out of memory");
+	if (parser->error == YAML_READER_ERROR) {
+		/* The reader reports a byte offset rather than a mark. */
+		size_t off = parser->problem_offset < p->len ? parser->problem_offset : p->len;
+		line = 1;
+		col = 1;
+		for (size_t i = 0; i < off; i++) {
+			if (p->text[i] == '\n') {
+				line++;
+				col = 1;
+			} else {
+				col++;
+			}
+		}
+	}
+	if (parser->context)
+		return fail_at(p, line, col, NULL, "yaml syntax error: %s (%s at line %zu)",
+			       problem, parser->context, (size_t)parser->context_mark.line + 1);
+	return fail_at(p, line, col, NULL, "yaml syntax error: %s", problem);
+}
+
+static struct ynode *new_ynode(struct parse *p, enum ykind kind, const yaml_mark_t *mark)
+{
+	struct ynode *y = aigw_pool_calloc(p->pool, sizeof(*y));
+	y->kind = kind;
+	y->line = mark->line + 1;
+	y->col = mark->column + 1;
+	return y;
+}
+
+static bool is_null_scalar(const yaml_event_t *ev)
+{
+	const char *v = (const char *)ev->data.scalar.value;
+
+	if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	return !*v || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
+	       strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+}
+
+/* Turns the event stream into a tree; *root is NULL for an empty stream. */
+static int build_tree(struct parse *p, struct ynode **root)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	struct ynode *stack[TREE_DEPTH_MAX];
+	size_t depth = 0;
+	int documents = 0, rc = 0;
+	bool done = false;
+
+	*root = NULL;
+	if (!yaml_parser_initialize(&parser))
+		return fail_at(p, 1, 1, NULL, "cannot initialise the yaml parser");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)p->text, p->len);
+	while (!done && !rc) {
+		const yaml_char_t *anchor = NULL;
+		struct ynode *y = NULL;
+
+		if (!yaml_parser_parse(&parser, &ev)) {
+			rc = syntax_error(p, &parser);
+			break;
+		}
+		if (ev.type == YAML_SCALAR_EVENT)
+			anchor = ev.data.scalar.anchor;
+		else if (ev.type == YAML_SEQUENCE_START_EVENT)
+			anchor = ev.data.sequence_start.anchor;
+		else if (ev.type == YAML_MAPPING_START_EVENT)
+			anchor = ev.data.mapping_start.anchor;
+		if (anchor)
+			rc = fail_at(p, ev.start_mark.line + 1, ev.start_mark.column + 1, NULL,
+				     "yaml anchors are not supported (write the value out)");
+		switch (anchor ? YAML_NO_EVENT : ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			if (documents++)
+				rc = fail_at(p, ev.start_mark.line + 1, ev.start_mark.column + 1,
+					     NULL, "only one yaml document is allowed");
+			break;
+		case YAML_ALIAS_EVENT:
+			rc = fail_at(p, ev.start_mark.line + 1, ev.start_mark.column + 1, NULL,
+				     "yaml aliases are not supported (write the value out)");
+			break;
+		case YAML_SCALAR_EVENT:
+			if (memchr(ev.data.scalar.value, '\0', ev.data.scalar.length)) {
+				rc = fail_at(p, ev.start_mark.line + 1, ev.start_mark.column + 1,
+					     NULL, "NUL bytes are not allowed in values");
+				break;
+			}
+			y = new_ynode(p, Y_SCALAR, &ev.start_mark);
+			y->text = aigw_pool_strndup(p->pool, (const char *)ev.data.scalar.value,
+						    ev.data.scalar.length);
+			y->null = is_null_scalar(&ev);
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+			y = new_ynode(p, Y_SEQUENCE, &ev.start_mark);
+			break;
+		case YAML_MAPPING_START_EVENT:
+			y = new_ynode(p, Y_MAPPING, &ev.start_mark);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		default:
+			break;
+		}
+		if (y) {
+			if (depth == 0) {
+				*root = y;
+			} else {
+				struct ynode *parent = stack[depth - 1];
+				if (parent->last)
+					parent->last->next = y;
+				else
+					parent->child = y;
+				parent->last = y;
+				parent->n++;
+			}
+			if (y->kind != Y_SCALAR) {
+				if (depth == TREE_DEPTH_MAX)
+					rc = fail(p, y, NULL, "yaml nesting is deeper than %d levels",
+						  TREE_DEPTH_MAX);
+				else
+					stack[depth++] = y;
+			}
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+/* ------------------------------------------------------------ expansion */
+
+/* Expands ${VAR}, ${VAR:-default} and $$ in s into a pool string. *empty
+ * is set when s held a reference and the result is "" (the value is then
+ * treated as not given). On error the message is in sub. */
+static int expand(struct parse *p, const char *s, const char **out, bool *empty,
+		  struct aigw_err *sub)
+{
+	struct aigw_buf b = AIGW_BUF_INIT;
+	bool referenced = false;
+
+	*empty = false;
+	if (!p->expand || !strchr(s, '$')) {
+		*out = s;
+		return 0;
+	}
+	for (const char *c = s; *c;) {
+		const char *close, *colon, *value;
+		char name[128];
+		size_t name_len;
+
+		if (c[0] != '$' || (c[1] != '$' && c[1] != '{')) {
+			aigw_buf_putc(&b, *c++);
+			continue;
+		}
+		if (c[1] == '$') {
+			aigw_buf_putc(&b, '$');
+			c += 2;
+			continue;
+		}
+		close = strchr(c + 2, '}');
+		if (!close) {
+			aigw_buf_release(&b);
+			return aigw_err_set(sub, AIGW_EINVAL, "unterminated '${' in '%s'", s);
+		}
+		colon = memchr(c + 2, ':', (size_t)(close - c - 2));
+		name_len = (size_t)((colon ? colon : close) - (c + 2));
+		if (name_len < sizeof(name)) {
+			memcpy(name, c + 2, name_len);
+			name[name_len] = '\0';
+		}
+		if (name_len >= sizeof(name) || !aigw_env_name_valid(name) ||
+		    (colon && colon[1] != '-')) {
+			aigw_buf_release(&b);
+			return aigw_err_set(sub, AIGW_EINVAL,
+					    "invalid variable reference '%.*s' "
+					    "(use ${NAME} or ${NAME:-default}, and $$ for '$')",
+					    (int)(close - c + 1), c);
+		}
+		value = getenv(name);
+		if (colon && (!value || !*value)) {
+			aigw_buf_append(&b, colon + 2, (size_t)(close - colon - 2));
+		} else if (value) {
+			aigw_buf_puts(&b, value);
+		} else {
+			aigw_buf_release(&b);
+			return aigw_err_set(sub, AIGW_EINVAL,
+					    "environment variable '%s' is not set "
+					    "(use ${%s:-default} to give a default)", name, name);
+		}
+		referenced = true;
+		c = close + 1;
+	}
+	*out = aigw_pool_strndup(p->pool, b.data, b.len);
+	*empty = referenced && b.len == 0;
+	aigw_buf_release(&b);
+	return 0;
+}
+
+/* ---------------------------------------------------------- the walker */
+
+static int read_mapping(struct parse *p, const struct ynode *map, const char *path,
+			const struct directive *ds, void *target);
+
+static const struct ynode *mapping_value(const struct ynode *map, const char *key)
+{
+	for (const struct ynode *k = map->child; k && k->next; k = k->next->next)
+		if (k->kind == Y_SCALAR && strcmp(k->text, key) == 0)
+			return k->next;
+	return NULL;
+}
+
+/* Reads a sequence of node or route mappings and appends them to *array.
+ * In the config file (in_file) entries get origin YAML and a "where". */
+static int read_entities(struct parse *p, const struct ynode *seq, const char *path,
+			 const struct entity *e, bool in_file, void **array, size_t *count,
+			 size_t **lines)
+{
+	char item_path[PATH_MAX_LEN], name_path[PATH_MAX_LEN];
+	size_t i = 0;
+
+	if (seq->null)
+		return 0;
+	if (seq->kind != Y_SEQUENCE)
+		return fail(p, seq, path, "expected a list of %s entries, got %s", e->what,
+			    kind_name(seq));
+	for (const struct ynode *item = seq->child; item; item = item->next, i++) {
+		void *entity = aigw_malloc(e->size);
+		struct aigw_err sub;
+		const char *name;
+		int rc;
+
+		path_printf(item_path, sizeof(item_path), "%s[%zu]", path, i);
+		if (item->kind != Y_MAPPING) {
+			free(entity);
+			return fail(p, item, item_path, "expected a %s mapping, got %s", e->what,
+				    kind_name(item));
+		}
+		e->init(entity);
+		apply_defaults(e->directives, entity);
+		rc = read_mapping(p, item, item_path, e->directives, entity);
+		if (!rc && e->validate(entity, &sub))
+			rc = fail(p, item, item_path, "%s", sub.msg);
+		name = *(char **)((char *)entity + e->name_offset);
+		for (size_t j = 0; !rc && j < *count; j++) {
+			const char *other = *(char **)((char *)*array + j * e->size + e->name_offset);
+			if (strcmp(name, other) == 0) {
+				const struct ynode *at = mapping_value(item, "name");
+				join_path(name_path, sizeof(name_path), item_path, "name");
+				rc = fail(p, at ? at : item, name_path,
+					  "duplicate %s name '%s' (first at line %zu)", e->what, name,
+					  (*lines)[j]);
+			}
+		}
+		if (rc) {
+			e->release(entity);
+			free(entity);
+			return rc;
+		}
+		if (in_file) {
+			struct aigw_buf where = AIGW_BUF_INIT;
+			aigw_buf_printf(&where, "%s:%zu:%zu", p->file, item->line, item->col);
+			*(int *)((char *)entity + e->origin_offset) = AIGW_ORIGIN_YAML;
+			*(char **)((char *)entity + e->where_offset) = aigw_buf_detach(&where);
+		}
+		*array = aigw_realloc(*array, (*count + 1) * e->size);
+		memcpy((char *)*array + *count * e->size, entity, e->size);
+		free(entity);
+		*lines = aigw_realloc(*lines, (*count + 1) * sizeof(**lines));
+		(*lines)[*count] = item->line;
+		(*count)++;
+	}
+	return 0;
+}
+
+/* Applies one YAML value to directive d of target. *given is false when
+ * the value is null (the directive keeps its default). */
+static int read_value(struct parse *p, const struct directive *d, const struct ynode *v,
+		      const char *path, void *target, bool *given)
+{
+	struct aigw_err sub;
+	const char *text;
+	bool empty;
+
+	*given = !v->null;
+	if (d->type == D_NODES || d->type == D_ROUTES) {
+		struct aigw_conf *c = target;
+		size_t *lines = NULL;
+		int rc;
+
+		if (d->type == D_NODES)
+			rc = read_entities(p, v, path, &node_entity, true, (void **)&c->nodes,
+					   &c->n_nodes, &lines);
+		else
+			rc = read_entities(p, v, path, &route_entity, true, (void **)&c->routes,
+					   &c->n_routes, &lines);
+		free(lines);
+		return rc;
+	}
+	if (v->null)
+		return 0;
+	if (d->type == D_LIST && v->kind == Y_SEQUENCE) {
+		struct aigw_strv items = AIGW_STRV_INIT;
+		size_t i = 0;
+
+		for (const struct ynode *item = v->child; item; item = item->next, i++) {
+			char item_path[PATH_MAX_LEN];
+
+			path_printf(item_path, sizeof(item_path), "%s[%zu]", path, i);
+			if (item->kind != Y_SCALAR || item->null) {
+				aigw_strv_release(&items);
+				return fail(p, item, item_path, "expected a string, got %s",
+					    item->null ? "nothing" : kind_name(item));
+			}
+			if (expand(p, item->text, &text, &empty, &sub) ||
+			    (d->check && d->check(text, &sub))) {
+				aigw_strv_release(&items);
+				return fail(p, item, item_path, "%s", sub.msg);
+			}
+			aigw_strv_push(&items, text);
+		}
+		if (set_list(d, target, &items, &sub))
+			return fail(p, v, path, "%s", sub.msg);
+		return 0;
+	}
+	if (v->kind != Y_SCALAR)
+		return fail(p, v, path, "expected %s, got %s",
+			    d->type == D_LIST ? "a list of strings" : "a single value",
+			    kind_name(v));
+	text = v->text;
+	if (d->type != D_ENV) {
+		if (expand(p, v->text, &text, &empty, &sub))
+			return fail(p, v, path, "%s", sub.msg);
+		if (empty) {
+			*given = false;
+			return 0;
+		}
+	}
+	if (set_text(d, target, text, &sub))
+		return fail(p, v, path, "%s", sub.msg);
+	return 0;
+}
+
+static int read_mapping(struct parse *p, const struct ynode *map, const char *path,
+			const struct directive *ds, void *target)
+{
+	const struct ynode *seen[DIRECTIVES_MAX] = { NULL };
+	bool given[DIRECTIVES_MAX] = { false };
+	char key_path[PATH_MAX_LEN];
+
+	for (const struct ynode *k = map->child; k && k->next; k = k->next->next) {
+		const struct directive *d;
+		size_t idx;
+		int rc;
+
+		if (k->kind != Y_SCALAR)
+			return fail(p, k, path, "a key must be a directive name, not %s",
+				    kind_name(k));
+		join_path(key_path, sizeof(key_path), path, k->text);
+		d = find_directive(ds, k->text);
+		if (!d) {
+			struct aigw_err sub;
+			unknown_directive(ds, k->text, &sub);
+			return fail(p, k, key_path, "%s", sub.msg);
+		}
+		idx = (size_t)(d - ds);
+		if (seen[idx])
+			return fail(p, k, key_path, "duplicate directive (first at line %zu)",
+				    seen[idx]->line);
+		seen[idx] = k;
+		rc = read_value(p, d, k->next, key_path, target, &given[idx]);
+		if (rc)
+			return rc;
+	}
+	for (size_t i = 0; ds[i].name; i++) {
+		if ((ds[i].flags & F_REQUIRED) && !given[i]) {
+			join_path(key_path, sizeof(key_path), path, ds[i].name);
+			if (seen[i])
+				return fail(p, seen[i], key_path, "required directive has no value");
+			return fail(p, map, key_path, "required directive is missing");
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------- aigw.yaml */
+
+void aigw_conf_init(struct aigw_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	apply_defaults(top_directives, c);
+}
+
+void aigw_conf_release(struct aigw_conf *c)
+{
+	free(c->path);
+	aigw_nodes_free(c->nodes, c->n_nodes);
+	aigw_routes_free(c->routes, c->n_routes);
+	aigw_conf_init(c);
+}
+
+static bool path_exists(const char *path, int *error)
+{
+	struct stat st;
+
+	*error = 0;
+	if (stat(path, &st) == 0)
+		return true;
+	if (errno != ENOENT && errno != ENOTDIR)
+		*error = errno;
+	return false;
+}
+
+static int locate_result(const char *path, char *out, size_t n, struct aigw_err *err)
+{
+	if (aigw_strlcpy(out, path, n) >= n) {
+		if (n)
+			out[0] = '\0';
+		return aigw_err_set(err, AIGW_ECONFIG, "config file path '%s' is too long", path);
+	}
+	return 0;
+}
+
+int aigw_conf_locate(const char *flag, char *out, size_t n, struct aigw_err *err)
+{
+	const char *named = flag && *flag ? flag : getenv("AIGW_CONFIG");
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	char candidate[4096];
+	int error;
+
+	if (n)
+		out[0] = '\0';
+	if (named && *named) {
+		if (path_exists(named, &error))
+			return locate_result(named, out, n, err);
+		if (error)
+			return aigw_err_set(err, AIGW_ECONFIG, "cannot access config file '%s': %s",
+					    named, strerror(error));
+		return aigw_err_set(err, AIGW_ECONFIG, "config file '%s' does not exist", named);
+	}
+	if (path_exists("aigw.yaml", &error))
+		return locate_result("aigw.yaml", out, n, err);
+	/* The XDG spec says a relative XDG_CONFIG_HOME is to be ignored. */
+	candidate[0] = '\0';
+	if (xdg && xdg[0] == '/')
+		snprintf(candidate, sizeof(candidate), "%s/aigw/aigw.yaml", xdg);
+	else if (home && *home)
+		snprintf(candidate, sizeof(candidate), "%s/.config/aigw/aigw.yaml", home);
+	if (candidate[0] && path_exists(candidate, &error))
+		return locate_result(candidate, out, n, err);
+	return 0;
+}
+
+/* Parses text into a fresh conf and swaps it in only when all went well. */
+static int load(struct aigw_conf *c, const char *name, const char *text, size_t len,
+		struct aigw_err *err)
+{
+	struct aigw_err e;
+	struct parse p = { name, text, len, NULL, &e, true };
+	struct aigw_conf tmp;
+	struct ynode *root;
+	int rc;
+
+	aigw_err_clear(&e);
+	if (len > CONF_SIZE_MAX)
+		return aigw_err_set(err, AIGW_ECONFIG, "%s: config file is larger than 4 MiB",
+				    name);
+	aigw_conf_init(&tmp);
+	p.pool = aigw_pool_new(0);
+	rc = build_tree(&p, &root);
+	if (!rc && root && !root->null) {
+		if (root->kind != Y_MAPPING)
+			rc = fail(&p, root, NULL,
+				  "the top level must be a mapping of directives, not %s",
+				  kind_name(root));
+		else
+			rc = read_mapping(&p, root, NULL, top_directives, &tmp);
+	}
+	aigw_pool_free(p.pool);
+	if (rc) {
+		aigw_conf_release(&tmp);
+		return aigw_err_set(err, AIGW_ECONFIG, "%s", e.msg);
+	}
+	tmp.path = aigw_strdup(name);
+	aigw_conf_release(c);
+	*c = tmp;
+	return 0;
+}
+
+int aigw_conf_load_string(struct aigw_conf *c, const char *name, const char *text,
+			  size_t len, struct aigw_err *err)
+{
+	return load(c, name, text, len, err);
+}
+
+int aigw_conf_load_file(struct aigw_conf *c, const char *path, struct aigw_err *err)
+{
+	struct aigw_buf b = AIGW_BUF_INIT;
+	char chunk[65536];
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return aigw_err_set(err, AIGW_ECONFIG, "cannot open config file '%s': %s", path,
+				    strerror(errno));
+	for (;;) {
+		ssize_t got = read(fd, chunk, sizeof(chunk));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			int e = errno;
+			close(fd);
+			aigw_buf_release(&b);
+			return aigw_err_set(err, AIGW_ECONFIG, "cannot read config file '%s': %s",
+					    path, strerror(e));
+		}
+		if (got == 0)
+			break;
+		aigw_buf_append(&b, chunk, (size_t)got);
+		/* Stop early: reading a huge file only to refuse it is wasted. */
+		if (b.len > CONF_SIZE_MAX)
+			break;
+	}
+	close(fd);
+	rc = load(c, path, b.data, b.len, err);
+	aigw_buf_release(&b);
+	return rc;
+}
+
+/* ------------------------------------------------------- node imports */
+
+int aigw_conf_parse_nodes_yaml(const char *name, const char *text, size_t len,
+			       struct aigw_node **out, size_t *n, size_t **lines,
+			       struct aigw_err *err)
+{
+	static const char *const import_keys[] = { "nodes", NULL };
+	struct aigw_err e;
+	struct parse p = { name, text, len, NULL, &e, true };
+	struct aigw_node *nodes = NULL;
+	size_t count = 0, *starts = NULL;
+	struct ynode *root;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (lines)
+		*lines = NULL;
+	aigw_err_clear(&e);
+	if (len > CONF_SIZE_MAX)
+		return aigw_err_set(err, AIGW_EINVAL, "%s: file is larger than 4 MiB", name);
+	p.pool = aigw_pool_new(0);
+	rc = build_tree(&p, &root);
+	if (!rc && root && !root->null) {
+		const struct ynode *seq = root;
+
+		if (root->kind == Y_MAPPING) {
+			seq = NULL;
+			for (const struct ynode *k = root->child; !rc && k && k->next;
+			     k = k->next->next) {
+				const char *guess;
+				if (k->kind == Y_SCALAR && strcmp(k->text, "nodes") == 0) {
+					seq = k->next;
+					continue;
+				}
+				if (k->kind != Y_SCALAR) {
+					rc = fail(&p, k, NULL, "a key must be a name, not %s",
+						  kind_name(k));
+					break;
+				}
+				guess = aigw_suggest(k->text, import_keys);
+				rc = fail(&p, k, k->text,
+					  "unknown directive '%s' (%san import file is a list of "
+					  "nodes, or a mapping with only 'nodes')", k->text,
+					  guess ? "did you mean 'nodes'? " : "");
+			}
+		}
+		if (!rc && seq)
+			rc = read_entities(&p, seq, "nodes", &node_entity, false, (void **)&nodes,
+					   &count, &starts);
+		else if (!rc && root->kind == Y_MAPPING)
+			rc = fail(&p, root, NULL, "no 'nodes' list in the file");
+	}
+	aigw_pool_free(p.pool);
+	if (rc) {
+		aigw_nodes_free(nodes, count);
+		free(starts);
+		return aigw_err_set(err, AIGW_EINVAL, "%s", e.msg);
+	}
+	*out = nodes;
+	*n = count;
+	if (lines)
+		*lines = starts;
+	else
+		free(starts);
+	return 0;
+}
+
+static const char *json_kind(const cJSON *j)
+{
+	if (cJSON_IsString(j)) return "a string";
+	if (cJSON_IsNumber(j)) return "a number";
+	if (cJSON_IsBool(j)) return "a boolean";
+	if (cJSON_IsArray(j)) return "an array";
+	if (cJSON_IsObject(j)) return "an object";
+	return "null";
+}
+
+/* Applies one JSON member to directive d of node, checking its JSON type
+ * first and then going through the same conversion as the file. */
+static int json_value(const struct directive *d, const cJSON *j, struct aigw_node *node,
+		      struct aigw_err *err)
+{
+	char text[32];
+
+	switch (d->type) {
+	case D_INT:
+		if (!cJSON_IsNumber(j))
+			return aigw_err_set(err, AIGW_EINVAL, "expected a whole number, got %s",
+					    json_kind(j));
+		if (!(j->valuedouble >= -9.2e18 && j->valuedouble <= 9.2e18) ||
+		    (double)(int64_t)j->valuedouble != j->valuedouble)
+			return aigw_err_set(err, AIGW_EINVAL, "%g is not a whole number",
+					    j->valuedouble);
+		snprintf(text, sizeof(text), "%lld", (long long)j->valuedouble);
+		return set_text(d, node, text, err);
+	case D_BOOL:
+	case D_ENABLED:
+		if (!cJSON_IsBool(j))
+			return aigw_err_set(err, AIGW_EINVAL, "expected true or false, got %s",
+					    json_kind(j));
+		return set_text(d, node, cJSON_IsTrue(j) ? "true" : "false", err);
+	case D_LIST:
+		if (cJSON_IsArray(j)) {
+			struct aigw_strv items = AIGW_STRV_INIT;
+			const cJSON *item;
+
+			cJSON_ArrayForEach(item, j) {
+				if (!cJSON_IsString(item)) {
+					aigw_strv_release(&items);
+					return aigw_err_set(err, AIGW_EINVAL,
+							    "expected an array of strings, found %s",
+							    json_kind(item));
+				}
+				aigw_strv_push(&items, item->valuestring);
+			}
+			return set_list(d, node, &items, err);
+		}
+		if (!cJSON_IsString(j))
+			return aigw_err_set(err, AIGW_EINVAL,
+					    "expected an array of strings, got %s", json_kind(j));
+		return set_text(d, node, j->valuestring, err);
+	default:
+		if (!cJSON_IsString(j))
+			return aigw_err_set(err, AIGW_EINVAL, "expected a string, got %s",
+					    json_kind(j));
+		return set_text(d, node, j->valuestring, err);
+	}
+}
+
+int aigw_conf_node_from_json(const char *json, size_t len, struct aigw_node *out,
+			     struct aigw_err *err)
+{
+	const struct directive *ds = node_directives;
+	bool seen[DIRECTIVES_MAX] = { false }, given[DIRECTIVES_MAX] = { false };
+	struct aigw_node node;
+	const char *end = NULL;
+	const cJSON *member;
+	struct aigw_err sub;
+	cJSON *root;
+	int rc = 0;
+
+	root = cJSON_ParseWithLengthOpts(json, len, &end, false);
+	if (!root) {
+		size_t at = end && end >= json && end <= json + len ? (size_t)(end - json) : 0;
+		return aigw_err_set(err, AIGW_EINVAL, "invalid JSON at byte %zu", at + 1);
+	}
+	while (end < json + len && (*end == ' ' || *end == '\t' || *end == '\n' ||
+				    *end == '\r' || *end == '\0'))
+		end++;
+	if (end < json + len) {
+		cJSON_Delete(root);
+		return aigw_err_set(err, AIGW_EINVAL, "unexpected text after the JSON object");
+	}
+	if (!cJSON_IsObject(root)) {
+		rc = aigw_err_set(err, AIGW_EINVAL, "expected a JSON object, got %s",
+				  json_kind(root));
+		cJSON_Delete(root);
+		return rc;
+	}
+	aigw_node_init(&node);
+	apply_defaults(ds, &node);
+	cJSON_ArrayForEach(member, root) {
+		const struct directive *d = find_directive(ds, member->string);
+		size_t idx;
+
+		if (!d) {
+			unknown_directive(ds, member->string, &sub);
+			rc = aigw_err_set(err, AIGW_EINVAL, "%s: %s", member->string, sub.msg);
+			break;
+		}
+		idx = (size_t)(d - ds);
+		if (seen[idx]) {
+			rc = aigw_err_set(err, AIGW_EINVAL, "%s: duplicate directive", d->name);
+			break;
+		}
+		seen[idx] = true;
+		if (cJSON_IsNull(member))
+			continue;
+		if (json_value(d, member, &node, &sub)) {
+			rc = aigw_err_set(err, AIGW_EINVAL, "%s: %s", d->name, sub.msg);
+			break;
+		}
+		given[idx] = true;
+	}
+	for (size_t i = 0; !rc && ds[i].name; i++)
+		if ((ds[i].flags & F_REQUIRED) && !given[i])
+			rc = aigw_err_set(err, AIGW_EINVAL, "%s: required directive is missing",
+					  ds[i].name);
+	if (!rc && aigw_node_validate(&node, &sub))
+		rc = aigw_err_set(err, AIGW_EINVAL, "%s", sub.msg);
+	cJSON_Delete(root);
+	if (rc) {
+		aigw_node_release(&node);
+		return rc;
+	}
+	*out = node;
+	return 0;
+}
+
+/* ---------------------------------------------------------- man page */
+
+/* Writes text for roff: backslashes and hyphens escaped, and a line that
+ * would start with a control character made safe. */
+static void roff_text(struct aigw_buf *out, const char *s)
+{
+	bool line_start = out->len == 0 || out->data[out->len - 1] == '\n';
+
+	for (; *s; s++) {
+		if (line_start && (*s == '.' || *s == '\''))
+			aigw_buf_puts(out, "\\&");
+		line_start = *s == '\n';
+		if (*s == '\\')
+			aigw_buf_puts(out, "\\e");
+		else if (*s == '-')
+			aigw_buf_puts(out, "\\-");
+		else
+			aigw_buf_putc(out, *s);
+	}
+}
+
+static void describe_type(struct aigw_buf *b, const struct directive *d)
+{
+	const char *const *choices = d->type == D_LOGLEVEL ? log_level_names : d->choices;
+	char lo[32], hi[32];
+
+	switch (d->type) {
+	case D_STRING: aigw_buf_puts(b, "string"); break;
+	case D_ENV: aigw_buf_puts(b, "environment variable name"); break;
+	case D_INT:
+		aigw_buf_printf(b, "integer %lld..%lld", (long long)d->min, (long long)d->max);
+		break;
+	case D_DURATION:
+		aigw_format_duration_ms(d->min, lo, sizeof(lo));
+		aigw_format_duration_ms(d->max, hi, sizeof(hi));
+		aigw_buf_printf(b, "duration %s..%s", lo, hi);
+		break;
+	case D_BOOL:
+	case D_ENABLED: aigw_buf_puts(b, "boolean"); break;
+	case D_ENUM:
+	case D_LOGLEVEL:
+		aigw_buf_puts(b, "one of ");
+		for (size_t i = 0; choices[i]; i++)
+			aigw_buf_printf(b, "%s%s", i ? ", " : "", choices[i]);
+		break;
+	case D_LIST: aigw_buf_puts(b, "list of strings"); break;
+	case D_NODES: aigw_buf_puts(b, "list of node entries"); break;
+	case D_ROUTES: aigw_buf_puts(b, "list of route entries"); break;
+	}
+	if (d->flags & F_REQUIRED)
+		aigw_buf_puts(b, "; required");
+	else if (d->def)
+		aigw_buf_printf(b, "; default %s", d->def);
+}
+
+static void roff_section(struct aigw_buf *out, const char *title, const struct directive *ds)
+{
+	aigw_buf_printf(out, ".SS %s\n", title);
+	for (; ds->name; ds++) {
+		struct aigw_buf type = AIGW_BUF_INIT;
+
+		describe_type(&type, ds);
+		aigw_buf_puts(out, ".TP\n.B ");
+		roff_text(out, ds->name);
+		aigw_buf_puts(out, "\n(");
+		roff_text(out, type.data);
+		aigw_buf_puts(out, ")\n");
+		roff_text(out, ds->help);
+		aigw_buf_putc(out, '\n');
+		aigw_buf_release(&type);
+	}
+}
+
+void aigw_conf_doc_roff(struct aigw_buf *out)
+{
+	roff_section(out, "Top level", top_directives);
+	roff_section(out, "Node entries", node_directives);
+	roff_section(out, "Route entries", route_directives);
+}

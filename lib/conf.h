@@ -1,0 +1,59 @@
+/* conf: aigw.yaml, read with libyaml through one directive table.
+ *
+ * Each directive has a name, a type, a default, bounds and an optional
+ * validator; the same tables parse the file, parse node records for
+ * `aigw nodes import` (YAML or JSON), and generate the directive list of
+ * aigw.yaml(5). Errors carry "file:line:col: directive: message". Unknown
+ * keys are errors with a suggestion. Scalars may use ${VAR} (or
+ * ${VAR:-default}) to take a value from the environment; secrets are never
+ * written in the file: directives ending in _env name a variable instead. */
+#ifndef AIGW_CONF_H
+#define AIGW_CONF_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "err.h"
+#include "node.h"
+#include "route.h"
+
+struct aigw_conf {
+	char *path;                /* file read; NULL when running on defaults */
+	int log_level;             /* enum aigw_log_level */
+	struct aigw_node *nodes;   /* origin YAML, where = "file:line:col" */
+	size_t n_nodes;
+	struct aigw_route *routes; /* origin YAML */
+	size_t n_routes;
+};
+
+void aigw_conf_init(struct aigw_conf *c); /* the defaults */
+void aigw_conf_release(struct aigw_conf *c);
+
+/* Finds the config file: flag, then $AIGW_CONFIG, then ./aigw.yaml, then
+ * $XDG_CONFIG_HOME/aigw/aigw.yaml (or $HOME/.config/aigw/aigw.yaml). A file
+ * named by the flag or the variable must exist (ECONFIG otherwise); when no
+ * implicit file exists out is set to "" and 0 is returned. */
+int aigw_conf_locate(const char *flag, char *out, size_t n, struct aigw_err *err);
+
+/* Parses a file or a string into c (which must be initialised). On error c
+ * is left as it was and ECONFIG is returned. name is used in messages. */
+int aigw_conf_load_file(struct aigw_conf *c, const char *path, struct aigw_err *err);
+int aigw_conf_load_string(struct aigw_conf *c, const char *name, const char *text,
+			  size_t len, struct aigw_err *err);
+
+/* Node records for import. YAML: a sequence of node mappings, or a mapping
+ * with a `nodes:` sequence. lines[i] receives the line where record i
+ * starts (caller frees *lines). Errors name the record's line. */
+int aigw_conf_parse_nodes_yaml(const char *name, const char *text, size_t len,
+			       struct aigw_node **out, size_t *n, size_t **lines,
+			       struct aigw_err *err);
+/* One JSON object with the same keys as a YAML node mapping. */
+int aigw_conf_node_from_json(const char *json, size_t len, struct aigw_node *out,
+			     struct aigw_err *err);
+
+/* Writes the directive reference of aigw.yaml(5) as man(7) roff: one .TP
+ * entry per directive with its type, default and bounds, for the top level
+ * and for node and route entries. */
+void aigw_conf_doc_roff(struct aigw_buf *out);
+
+#endif

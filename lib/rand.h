@@ -1,0 +1,15 @@
+/* rand: cryptographically secure random bytes from the kernel (getrandom),
+ * for secrets and request ids. */
+#ifndef AIGW_RAND_H
+#define AIGW_RAND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+int aigw_rand_bytes(void *out, size_t n, struct aigw_err *err);
+/* A uniformly distributed value in [0, bound) (bound > 0), no modulo bias. */
+int aigw_rand_below(uint64_t bound, uint64_t *out, struct aigw_err *err);
+
+#endif

@@ -1,0 +1,99 @@
+/* store: the SQLite state file (keys, nodes, routes now; request logs,
+ * cache and ledger later).
+ *
+ * Opening applies WAL, foreign keys and a busy timeout, then brings the
+ * schema forward with the migrations in store.c (PRAGMA user_version). A
+ * file that is not SQLite, belongs to another program (application_id), or
+ * has a newer schema than this binary knows is refused untouched. Every
+ * multi-row change runs inside one BEGIN IMMEDIATE transaction, so two
+ * processes writing at once serialise instead of failing or losing rows.
+ *
+ * Row functions here only store and fetch; the rules that span sources
+ * (YAML and database) live in the ops modules (keys.c, nodes.c, routes.c). */
+#ifndef AIGW_STORE_H
+#define AIGW_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "key.h"
+#include "node.h"
+#include "route.h"
+
+struct aigw_store;
+
+/* The schema version this binary writes (PRAGMA user_version). */
+#define AIGW_STORE_SCHEMA_VERSION 1
+/* PRAGMA application_id: "aigw" in ASCII. */
+#define AIGW_STORE_APPLICATION_ID 0x61696777
+
+enum {
+	/* Create the file (0600) when it does not exist. Without it a missing
+	 * file opens as an empty in-memory database, so read-only commands
+	 * work on a fresh machine and write nothing. */
+	AIGW_STORE_CREATE = 1 << 0,
+	/* Create missing parent directories (0700): for the default location
+	 * only; a --db path whose directory is missing is a mistake. */
+	AIGW_STORE_MKDIR = 1 << 1,
+};
+
+/* Resolves the database path: flag, then $AIGW_DB, then
+ * $XDG_STATE_HOME/aigw/aigw.db, then $HOME/.local/state/aigw/aigw.db.
+ * *is_default is set when neither flag nor env named it. */
+int aigw_store_path(const char *flag, char *out, size_t n, int *is_default,
+		    struct aigw_err *err);
+
+int aigw_store_open(struct aigw_store **out, const char *path, int flags,
+		    struct aigw_err *err);
+void aigw_store_close(struct aigw_store *s); /* NULL is a no-op */
+const char *aigw_store_filename(const struct aigw_store *s);
+int aigw_store_schema_version(struct aigw_store *s, int *out, struct aigw_err *err);
+/* PRAGMA data_version: changes when another connection commits. */
+int aigw_store_data_version(struct aigw_store *s, int64_t *out, struct aigw_err *err);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Row functions below do not open
+ * transactions themselves unless they say so; callers doing more than one
+ * write wrap them. rollback is safe to call when no transaction is open. */
+int aigw_store_begin(struct aigw_store *s, struct aigw_err *err);
+int aigw_store_commit(struct aigw_store *s, struct aigw_err *err);
+void aigw_store_rollback(struct aigw_store *s);
+
+/* ---- keys ----
+ * ref is an id (all digits) or a name. A name resolves to the active key
+ * of that name, else the most recently created revoked one. */
+int aigw_store_key_insert(struct aigw_store *s, struct aigw_key *k, struct aigw_err *err);
+int aigw_store_key_get(struct aigw_store *s, const char *ref, struct aigw_key *out,
+		       struct aigw_err *err);
+int aigw_store_key_list(struct aigw_store *s, struct aigw_key **out, size_t *n,
+			struct aigw_err *err);
+/* Rewrites name, rpm, tpm, budget, models and expires_at of row k->id. */
+int aigw_store_key_update(struct aigw_store *s, const struct aigw_key *k,
+			  struct aigw_err *err);
+int aigw_store_key_revoke(struct aigw_store *s, int64_t id, int64_t at,
+			  struct aigw_err *err);
+/* In one transaction: revoke old_id and insert newk (rotated_from set). */
+int aigw_store_key_rotate(struct aigw_store *s, int64_t old_id, struct aigw_key *newk,
+			  int64_t at, struct aigw_err *err);
+int aigw_store_key_delete(struct aigw_store *s, int64_t id, struct aigw_err *err);
+
+/* ---- nodes (database nodes only; YAML nodes never reach the store) ---- */
+int aigw_store_node_insert(struct aigw_store *s, struct aigw_node *n, struct aigw_err *err);
+int aigw_store_node_get(struct aigw_store *s, const char *name, struct aigw_node *out,
+			struct aigw_err *err);
+int aigw_store_node_list(struct aigw_store *s, struct aigw_node **out, size_t *n,
+			 struct aigw_err *err);
+/* Rewrites every field of the row named n->name. */
+int aigw_store_node_update(struct aigw_store *s, const struct aigw_node *n,
+			   struct aigw_err *err);
+int aigw_store_node_delete(struct aigw_store *s, const char *name, struct aigw_err *err);
+
+/* ---- routes ---- */
+int aigw_store_route_insert(struct aigw_store *s, struct aigw_route *r, struct aigw_err *err);
+int aigw_store_route_get(struct aigw_store *s, const char *name, struct aigw_route *out,
+			 struct aigw_err *err);
+int aigw_store_route_list(struct aigw_store *s, struct aigw_route **out, size_t *n,
+			  struct aigw_err *err);
+int aigw_store_route_delete(struct aigw_store *s, const char *name, struct aigw_err *err);
+
+#endif

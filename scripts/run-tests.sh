@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every unit test binary in BUILD/test and every bats file in testdata/,
+# then prints one summary line over all of them: "N passed, N failed".
+# Both kinds report TAP, so one counter serves them all.
+set -u
+build=${1:-build}
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+export AIGW=${AIGW:-$here/aigw}
+export CMOCKA_MESSAGE_OUTPUT=TAP
+passed=0 failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+count() { # name, then TAP on stdin; echoes it and tallies ok / not ok
+	local name=$1 line p=0 f=0
+	while IFS= read -r line; do
+		printf '%s\n' "$line"
+		case "$line" in
+		"not ok"*) f=$((f + 1)) ;;
+		"ok "*) p=$((p + 1)) ;;
+		esac
+	done
+	echo "$p $f" >>"$log"
+}
+
+for t in "$build"/test/*_test; do
+	[ -x "$t" ] || continue
+	echo "# unit: $(basename "$t")"
+	{ "$t" 2>&1; rc=$?; [ $rc -gt 1 ] && echo "not ok - $(basename "$t") exited with status $rc"; } | count "$t"
+done
+
+if [ -n "$(ls testdata/*.bats 2>/dev/null)" ]; then
+	echo "# end-to-end: bats ($(ls testdata/*.bats | wc -l) files)"
+	jobs=1
+	command -v parallel >/dev/null 2>&1 && jobs=2
+	if [ $jobs -gt 1 ]; then
+		bats --tap --jobs $jobs testdata/*.bats 2>&1 | count bats
+	else
+		bats --tap testdata/*.bats 2>&1 | count bats
+	fi
+fi
+
+while read -r p f; do
+	passed=$((passed + p))
+	failed=$((failed + f))
+done <"$log"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
