@@ -61,8 +61,12 @@ int cli_store(struct cli *cli, bool write, struct aigw_store **out)
 	if (aigw_store_path(cli->args.global[AIGW_GOPT_DB].value, path, sizeof(path),
 			    &is_default, &err))
 		return cli_fail(cli, &err);
+	/* The default directory need not exist yet: without CREATE, a
+	 * missing one reads as an empty database (nothing is made). */
+	if (is_default)
+		flags |= AIGW_STORE_MKDIR;
 	if (write)
-		flags |= AIGW_STORE_CREATE | (is_default ? AIGW_STORE_MKDIR : 0);
+		flags |= AIGW_STORE_CREATE;
 	if (aigw_store_open(&cli->store, path, flags, &err))
 		return cli_fail(cli, &err);
 	*out = cli->store;

@@ -241,7 +241,9 @@ int cmd_keys(struct cli *cli)
 {
 	const char *verb = cli->args.verb->name;
 	const char *ref = cli->args.n_pos ? cli->args.pos[0] : NULL;
-	bool writes = strcmp(verb, "list") != 0 && strcmp(verb, "show") != 0;
+	/* Only create may make the database: the other verbs need a key
+	 * that exists, so on a missing file they fail without creating it. */
+	bool writes = strcmp(verb, "create") == 0;
 	struct aigw_key_changes changes;
 	struct holders h = { 0 };
 	struct aigw_store *s;

@@ -224,7 +224,9 @@ int cmd_nodes(struct cli *cli)
 {
 	const char *verb = cli->args.verb->name;
 	const char *name = cli->args.n_pos ? cli->args.pos[0] : NULL;
-	bool writes = strcmp(verb, "list") != 0 && strcmp(verb, "show") != 0;
+	/* Only add and import may make the database: the other verbs need a
+	 * node that exists, so on a missing file they fail without creating it. */
+	bool writes = strcmp(verb, "add") == 0 || strcmp(verb, "import") == 0;
 	const struct aigw_conf *conf;
 	struct aigw_node_changes changes;
 	struct holders h = { 0 };

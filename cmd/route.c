@@ -312,7 +312,8 @@ int cmd_route(struct cli *cli);
 int cmd_route(struct cli *cli)
 {
 	const char *verb = cli->args.verb->name;
-	bool writes = strcmp(verb, "add") == 0 || strcmp(verb, "rm") == 0;
+	/* Only add may make the database: rm needs a route that exists. */
+	bool writes = strcmp(verb, "add") == 0;
 	const struct aigw_conf *conf;
 	struct aigw_catalog cat;
 	struct aigw_store *s;

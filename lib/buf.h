@@ -26,7 +26,8 @@ void aigw_buf_puts(struct aigw_buf *b, const char *s);
 void aigw_buf_putc(struct aigw_buf *b, char c);
 void aigw_buf_printf(struct aigw_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-void aigw_buf_vprintf(struct aigw_buf *b, const char *fmt, va_list ap);
+void aigw_buf_vprintf(struct aigw_buf *b, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 /* Drops bytes from the end so that len becomes n (n <= len). */
 void aigw_buf_truncate(struct aigw_buf *b, size_t n);
 /* Hands the heap string to the caller (who frees it); b is re-initialised. */

@@ -30,7 +30,8 @@ struct aigw_err {
  * returns code, so callers can write `return aigw_err_set(err, ...)`. */
 int aigw_err_set(struct aigw_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-int aigw_err_setv(struct aigw_err *err, int code, const char *fmt, va_list ap);
+int aigw_err_setv(struct aigw_err *err, int code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 /* Prepends "prefix: " to an existing message (used to add context such as a
  * file:line:col or a record number as an error travels up). */

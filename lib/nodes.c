@@ -202,8 +202,16 @@ int aigw_nodes_import(struct aigw_store *s, const struct aigw_conf *conf, const 
 	int rc;
 
 	*added = *updated = 0;
-	while (p < text + len && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-		p++;
+	/* Sniff the format from the first line that is neither blank nor a
+	 * comment: JSON lines may start with '#' comments too. */
+	for (;;) {
+		while (p < text + len && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+			p++;
+		if (p >= text + len || *p != '#')
+			break;
+		while (p < text + len && *p != '\n')
+			p++;
+	}
 	if (p < text + len && *p == '{')
 		rc = parse_json_lines(source, text, len, &nodes, &n, &lines, err);
 	else

@@ -37,7 +37,8 @@ int aigw_nodes_remove(struct aigw_store *s, const struct aigw_conf *conf, const 
 		      struct aigw_err *err);
 
 /* Imports node records from JSON lines or YAML (told apart by the first
- * non-blank character: '{' means JSON lines). Every record is checked
+ * character that is not blank or in a '#' comment line: '{' means JSON
+ * lines). Every record is checked
  * before anything is written, then all are written in one transaction.
  * A name that already exists is an error unless replace is set, in which
  * case the database node is updated. The error names the record's line. */

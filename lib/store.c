@@ -150,7 +150,7 @@ int store_fail(struct aigw_store *s, int rc, struct aigw_err *err)
 				    "'%s' is not an aigw database (file is not a database)", path);
 	case SQLITE_READONLY:
 		return aigw_err_set(err, AIGW_EFAIL,
-				    "cannot write to database '%s': it is read-only (check the permissions of the file and its directory)",
+				    "database '%s' is read-only (check the permissions of the file and its directory)",
 				    path);
 	case SQLITE_CANTOPEN:
 		return aigw_err_set(err, AIGW_EFAIL,

@@ -202,13 +202,18 @@ static void make_route(struct aigw_route *r, const char *name, const char *const
 
 /* ------------------------------------------------------------- path */
 
+static const char *const path_vars[] = { "AIGW_DB", "XDG_STATE_HOME", "HOME" };
+
 static void test_path_resolution(void **state)
 {
 	char out[256], tiny[8];
 	struct aigw_err err = { 0 };
-	char *home = getenv("HOME") ? aigw_strdup(getenv("HOME")) : NULL;
+	char *saved[3];
 	int dflt = -1;
 	(void)state;
+
+	for (size_t i = 0; i < 3; i++)
+		saved[i] = getenv(path_vars[i]) ? aigw_strdup(getenv(path_vars[i])) : NULL;
 
 	setenv("AIGW_DB", "/env/aigw.db", 1);
 	setenv("XDG_STATE_HOME", "/xdg", 1);
@@ -240,9 +245,12 @@ static void test_path_resolution(void **state)
 	assert_int_equal(aigw_store_path(NULL, out, sizeof(out), &dflt, &err), AIGW_EFAIL);
 	assert_non_null(strstr(err.msg, "AIGW_DB"));
 
-	if (home) {
-		setenv("HOME", home, 1);
-		free(home);
+	for (size_t i = 0; i < 3; i++) {
+		if (saved[i])
+			setenv(path_vars[i], saved[i], 1);
+		else
+			unsetenv(path_vars[i]);
+		free(saved[i]);
 	}
 }
 
