@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "log.h"
 #include "mem.h"
 
 int cli_exit_code(int code)
@@ -86,6 +87,7 @@ int cli_conf(struct cli *cli, const struct aigw_conf **out)
 		if (path[0] && aigw_conf_load_file(&cli->conf, path, &err))
 			return cli_fail(cli, &err);
 		cli->conf_loaded = true;
+		aigw_log_set_level((enum aigw_log_level)cli->conf.log_level);
 	}
 	*out = &cli->conf;
 	return 0;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "log.h"
 #include "mem.h"
 #include "store_internal.h"
 
@@ -579,6 +580,10 @@ static int migrate(struct aigw_store *s, struct aigw_err *err)
 			goto fail;
 		if ((rc = aigw_store_commit(s, err)))
 			goto prefix;
+		/* A new database is not news; an upgraded one is worth a line. */
+		if (version > 0)
+			aigw_log_info("database '%s' upgraded to schema version %d",
+				      aigw_store_filename(s), (int)version + 1);
 	}
 
 fail:
