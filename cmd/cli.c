@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "buf.h"
 #include "log.h"
@@ -72,6 +73,23 @@ int cli_store(struct cli *cli, bool write, struct aigw_store **out)
 		return cli_fail(cli, &err);
 	*out = cli->store;
 	return 0;
+}
+
+bool cli_store_absent(struct cli *cli)
+{
+	char path[4096];
+	struct stat st;
+
+	if (cli->store || aigw_store_path(cli->args.global[AIGW_GOPT_DB].value, path,
+					  sizeof(path), NULL, NULL))
+		return false;
+	return stat(path, &st) != 0 && errno == ENOENT;
+}
+
+void cli_store_drop(struct cli *cli)
+{
+	aigw_store_close(cli->store);
+	cli->store = NULL;
 }
 
 int cli_conf(struct cli *cli, const struct aigw_conf **out)

@@ -52,6 +52,15 @@ void cli_note(struct cli *cli, const char *fmt, ...) __attribute__((format(print
 /* Opens the database (creating it when write is true). Returns 0 or an
  * exit code after printing the error. */
 int cli_store(struct cli *cli, bool write, struct aigw_store **out);
+/* True when the database file does not exist yet, so that a write would
+ * create it. Such a write is first rehearsed on the empty in-memory
+ * database cli_store(cli, false, ...) gives (the same state as the file
+ * about to be made), and the file is created only when that succeeds: a
+ * command that fails writes nothing, not even an empty database. */
+bool cli_store_absent(struct cli *cli);
+/* Closes the store opened so far (the rehearsal's), so the next
+ * cli_store() opens afresh. */
+void cli_store_drop(struct cli *cli);
 /* Loads the config (once). Returns 0 or an exit code after printing. */
 int cli_conf(struct cli *cli, const struct aigw_conf **out);
 

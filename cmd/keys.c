@@ -236,6 +236,30 @@ static int do_list(struct cli *cli, struct aigw_store *s)
 	return 0;
 }
 
+/* On a missing database, create is first rehearsed on an empty in-memory
+ * one (see cli_store_absent), so a refused key leaves no file behind. */
+static int rehearse_create(struct cli *cli, const struct aigw_key_changes *c)
+{
+	struct aigw_store *mem;
+	struct aigw_key k;
+	struct aigw_err err = { 0 };
+	char secret[AIGW_APIKEY_LEN + 1];
+	int rc;
+
+	if (!cli_store_absent(cli))
+		return 0;
+	if ((rc = cli_store(cli, false, &mem)))
+		return rc;
+	if (aigw_keys_create(mem, c, &k, secret, &err)) {
+		rc = cli_fail(cli, &err);
+	} else {
+		memset(secret, 0, sizeof(secret));
+		aigw_key_release(&k);
+	}
+	cli_store_drop(cli);
+	return rc;
+}
+
 int cmd_keys(struct cli *cli);
 int cmd_keys(struct cli *cli)
 {
@@ -260,6 +284,8 @@ int cmd_keys(struct cli *cli)
 		rc = cli_failf(cli, AIGW_EINVAL, "nothing to update (give at least one option)");
 		goto out;
 	}
+	if (writes && (rc = rehearse_create(cli, &changes)))
+		goto out;
 	if ((rc = cli_store(cli, writes, &s)))
 		goto out;
 

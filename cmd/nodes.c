@@ -189,24 +189,65 @@ static int do_list(struct cli *cli, const struct aigw_catalog *cat)
 	return 0;
 }
 
-static int do_import(struct cli *cli, struct aigw_store *s, const struct aigw_conf *conf)
+/* On a missing database, the add is rehearsed on an empty in-memory one
+ * first (see cli_store_absent) so a refused node leaves no file behind. */
+static int add_node(struct cli *cli, const struct aigw_conf *conf, struct aigw_node *n)
+{
+	struct aigw_store *s;
+	struct aigw_err err = { 0 };
+	int rc = 0;
+
+	if (cli_store_absent(cli)) {
+		if (!(rc = cli_store(cli, false, &s)) && aigw_nodes_add(s, conf, n, &err))
+			rc = cli_fail(cli, &err);
+		cli_store_drop(cli);
+		if (rc)
+			return rc;
+	}
+	if ((rc = cli_store(cli, true, &s)))
+		return rc;
+	if (aigw_nodes_add(s, conf, n, &err))
+		return cli_fail(cli, &err);
+	return 0;
+}
+
+static int import_into(struct cli *cli, struct aigw_store *s, const struct aigw_conf *conf,
+		       const char *path, const char *data, size_t len, size_t *added,
+		       size_t *updated)
+{
+	struct aigw_err err = { 0 };
+	int rc = aigw_nodes_import(s, conf, strcmp(path, "-") == 0 ? "<stdin>" : path, data, len,
+				   cli_has(cli, O_REPLACE), added, updated, &err);
+	if (rc) {
+		/* A bad record is bad data, not a bad command line. */
+		cli_fail(cli, &err);
+		return rc == AIGW_EINVAL ? EXIT_FAIL : cli_exit_code(rc);
+	}
+	return 0;
+}
+
+static int do_import(struct cli *cli, const struct aigw_conf *conf)
 {
 	const char *path = cli->args.n_pos ? cli->args.pos[0] : "-";
-	struct aigw_err err = { 0 };
+	struct aigw_store *s;
 	size_t len, added, updated;
 	char *data;
 	int rc;
 
 	if ((rc = cli_read_file(cli, path, &data, &len)))
 		return rc;
-	rc = aigw_nodes_import(s, conf, strcmp(path, "-") == 0 ? "<stdin>" : path, data, len,
-			       cli_has(cli, O_REPLACE), &added, &updated, &err);
-	free(data);
-	if (rc) {
-		/* A bad record is bad data, not a bad command line. */
-		cli_fail(cli, &err);
-		return rc == AIGW_EINVAL ? EXIT_FAIL : cli_exit_code(rc);
+	/* On a missing database, rehearse on an empty in-memory one first
+	 * (see cli_store_absent) so a refused import leaves no file behind. */
+	if (cli_store_absent(cli)) {
+		if (!(rc = cli_store(cli, false, &s)))
+			rc = import_into(cli, s, conf, path, data, len, &added, &updated);
+		cli_store_drop(cli);
 	}
+	if (!rc && !(rc = cli_store(cli, true, &s)))
+		rc = import_into(cli, s, conf, path, data, len, &added, &updated);
+	free(data);
+	if (rc)
+		return rc;
 	if (cli->json) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddNumberToObject(o, "added", (double)added);
@@ -230,7 +271,7 @@ int cmd_nodes(struct cli *cli)
 	const struct aigw_conf *conf;
 	struct aigw_node_changes changes;
 	struct holders h = { 0 };
-	struct aigw_store *s;
+	struct aigw_store *s = NULL;
 	struct aigw_node n;
 	struct aigw_err err = { 0 };
 	int rc;
@@ -243,7 +284,9 @@ int cmd_nodes(struct cli *cli)
 		rc = cli_failf(cli, AIGW_EINVAL, "nothing to update (give at least one option)");
 		goto out;
 	}
-	if ((rc = cli_conf(cli, &conf)) || (rc = cli_store(cli, writes, &s)))
+	/* add and import open the database themselves, once their values
+	 * have passed (see cli_store_absent). */
+	if ((rc = cli_conf(cli, &conf)) || (!writes && (rc = cli_store(cli, false, &s))))
 		goto out;
 
 	if (strcmp(verb, "list") == 0 || strcmp(verb, "show") == 0) {
@@ -277,15 +320,14 @@ int cmd_nodes(struct cli *cli)
 			n.api_key_env = aigw_strdup(changes.api_key_env);
 		n.max_concurrency = h.max_conc;
 		n.standby = h.standby;
-		if (aigw_nodes_add(s, conf, &n, &err))
-			rc = cli_fail(cli, &err);
-		else if (cli->json || cli->quiet)
+		rc = add_node(cli, conf, &n);
+		if (!rc && (cli->json || cli->quiet))
 			show_node(cli, &n);
-		else
+		else if (!rc)
 			cli_note(cli, "added node '%s'", n.name);
 		aigw_node_release(&n);
 	} else if (strcmp(verb, "import") == 0) {
-		rc = do_import(cli, s, conf);
+		rc = do_import(cli, conf);
 	} else if (strcmp(verb, "rm") == 0) {
 		if (aigw_nodes_remove(s, conf, name, &err))
 			rc = cli_fail(cli, &err);

@@ -144,8 +144,9 @@ static int do_list(struct cli *cli, const struct aigw_catalog *cat)
 	return 0;
 }
 
-static int do_add(struct cli *cli, struct aigw_store *s, const struct aigw_conf *conf)
+static int do_add(struct cli *cli, const struct aigw_conf *conf)
 {
+	struct aigw_store *s;
 	struct aigw_route r;
 	struct aigw_err err = { 0 };
 	int rc = 0, policy;
@@ -172,6 +173,17 @@ static int do_add(struct cli *cli, struct aigw_store *s, const struct aigw_conf 
 		goto out;
 	if (cli_has(cli, O_TIMEOUT) && (rc = cli_duration_ms(cli, O_TIMEOUT, &r.timeout_ms)))
 		goto out;
+	/* On a missing database, rehearse on an empty in-memory one first (see
+	 * cli_store_absent) so a refused route leaves no file behind. */
+	if (cli_store_absent(cli)) {
+		if (!(rc = cli_store(cli, false, &s)) && aigw_routes_add(s, conf, &r, &err))
+			rc = cli_fail(cli, &err);
+		cli_store_drop(cli);
+		if (rc)
+			goto out;
+	}
+	if ((rc = cli_store(cli, true, &s)))
+		goto out;
 	if (aigw_routes_add(s, conf, &r, &err))
 		rc = cli_fail(cli, &err);
 	else if (cli->json || cli->quiet)
@@ -195,10 +207,15 @@ static int do_test(struct cli *cli, const struct aigw_catalog *cat)
 
 	if (ml == 0 || ml >= sizeof(method))
 		return cli_failf(cli, AIGW_EINVAL, "'%s' is not an HTTP method", cli->args.pos[0]);
-	for (size_t i = 0; i <= ml; i++)
+	for (size_t i = 0; i <= ml; i++) {
 		method[i] = (char)(cli->args.pos[0][i] >= 'a' && cli->args.pos[0][i] <= 'z'
 					   ? cli->args.pos[0][i] - 32
 					   : cli->args.pos[0][i]);
+		/* Same rule as a route's method: letters only. */
+		if (i < ml && (method[i] < 'A' || method[i] > 'Z'))
+			return cli_failf(cli, AIGW_EINVAL, "'%s' is not an HTTP method",
+					 cli->args.pos[0]);
+	}
 	if (cli->args.pos[1][0] != '/')
 		return cli_failf(cli, AIGW_EINVAL, "path '%s' must start with '/'", cli->args.pos[1]);
 	for (size_t i = 0; i < cli->args.opt[O_HEADER].list.n; i++)
@@ -320,10 +337,12 @@ int cmd_route(struct cli *cli)
 	struct aigw_err err = { 0 };
 	int rc;
 
-	if ((rc = cli_conf(cli, &conf)) || (rc = cli_store(cli, writes, &s)))
+	if ((rc = cli_conf(cli, &conf)))
 		return rc;
-	if (strcmp(verb, "add") == 0)
-		return do_add(cli, s, conf);
+	if (writes) /* opens the database itself, once the route has passed */
+		return do_add(cli, conf);
+	if ((rc = cli_store(cli, false, &s)))
+		return rc;
 	if (strcmp(verb, "rm") == 0) {
 		if (aigw_routes_remove(s, conf, cli->args.pos[0], &err))
 			return cli_fail(cli, &err);

@@ -188,8 +188,10 @@ int aigw_opt_parse(const struct aigw_cmdspec *spec, int argc, char **argv,
 			o = global ? &aigw_global_opts[idx] : &spec->opts[idx];
 			if (name[len] == '=') {
 				if (o->kind == AIGW_OPT_FLAG || o->kind == AIGW_OPT_NEGFLAG) {
+					/* As typed, so "--no-x=1" is not reported as "--x". */
 					rc = aigw_err_set(err, AIGW_EINVAL,
-							  "option '--%s' takes no value", o->long_name);
+							  "option '--%.*s' takes no value", (int)len,
+							  name);
 					goto fail;
 				}
 				value = name + len + 1;
@@ -260,8 +262,9 @@ int aigw_opt_parse(const struct aigw_cmdspec *spec, int argc, char **argv,
 			goto fail;
 		}
 		if (required && !out->opt[i].set) {
-			rc = aigw_err_set(err, AIGW_EINVAL, "missing required option '--%s %s'",
-					  spec->opts[i].long_name, spec->opts[i].arg);
+			rc = aigw_err_set(err, AIGW_EINVAL, "missing required option '--%s%s%s'",
+					  spec->opts[i].long_name, spec->opts[i].arg ? " " : "",
+					  spec->opts[i].arg ? spec->opts[i].arg : "");
 			goto fail;
 		}
 	}

@@ -25,7 +25,8 @@ struct cleanup {
 };
 
 struct aigw_pool {
-	struct block *head; /* current block first; the first block last */
+	struct block *head; /* current block first */
+	struct block *first; /* kept by reset (oversized blocks may follow it) */
 	struct cleanup *cleanups;
 	size_t block_size;
 	size_t used;
@@ -44,7 +45,7 @@ struct aigw_pool *aigw_pool_new(size_t block_size)
 {
 	struct aigw_pool *p = aigw_malloc(sizeof(*p));
 	p->block_size = block_size ? block_size : 4096;
-	p->head = block_new(p->block_size);
+	p->head = p->first = block_new(p->block_size);
 	p->cleanups = NULL;
 	p->used = 0;
 	return p;
@@ -61,12 +62,19 @@ static void run_cleanups(struct aigw_pool *p)
 
 void aigw_pool_reset(struct aigw_pool *p)
 {
+	struct block *b = p->head;
+
 	run_cleanups(p);
-	while (p->head->next) {
-		struct block *b = p->head;
-		p->head = b->next;
-		free(b);
+	/* An oversized block can sit after the first one in the chain, so
+	 * the first block is found by identity, not by position. */
+	while (b) {
+		struct block *next = b->next;
+		if (b != p->first)
+			free(b);
+		b = next;
 	}
+	p->head = p->first;
+	p->head->next = NULL;
 	p->head->used = 0;
 	p->used = 0;
 }

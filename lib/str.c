@@ -378,7 +378,8 @@ void aigw_format_duration_ms(int64_t ms, char *out, size_t n)
 	}
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (ms >= units[i].ms) {
-			int w = snprintf(out + used, used < n ? n - used : 0,
+			int w = snprintf(used < n ? out + used : NULL,
+					 used < n ? n - used : 0,
 					 "%lld%s", (long long)(ms / units[i].ms),
 					 units[i].unit);
 			if (w > 0)
@@ -397,7 +398,8 @@ int aigw_parse_usd(const char *s, int64_t *micro, struct aigw_err *err)
 	if (*p == '$')
 		p++;
 	while (isdigit((unsigned char)*p)) {
-		if (whole > 1000000000000LL)
+		/* Room for one more digit and the six decimals in int64. */
+		if (whole > (INT64_MAX / 1000000 - 9) / 10)
 			return aigw_err_set(err, AIGW_EINVAL, "amount '%s' is too large", s);
 		whole = whole * 10 + (*p++ - '0');
 		wd++;
@@ -468,6 +470,8 @@ int aigw_parse_size(const char *s, int64_t *out, struct aigw_err *err)
 		goto bad;
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (strcmp(unit, units[i].unit) == 0) {
+			if (n > INT64_MAX / units[i].mul)
+				goto bad;
 			*out = n * units[i].mul;
 			return 0;
 		}
@@ -556,8 +560,9 @@ int aigw_parse_time(const char *s, int64_t *out, struct aigw_err *err)
 		    s[used + more] || more != 10)
 			goto bad;
 	}
+	/* %2d accepts a sign, so "T-1:00:00Z" must be caught here. */
 	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
-	    h > 23 || mi > 59 || se > 60)
+	    h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 60)
 		goto bad;
 	if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
 		goto bad;

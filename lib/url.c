@@ -22,11 +22,11 @@ int aigw_url_parse(const char *s, struct aigw_url *u, struct aigw_err *err)
 			return aigw_err_set(err, AIGW_EINVAL,
 					    "url '%s' contains a space or control character", s);
 	if (aigw_str_prefix(s, "http://")) {
-		strcpy(u->scheme, "http");
+		aigw_strlcpy(u->scheme, "http", sizeof(u->scheme));
 		u->port = 80;
 		p = s + 7;
 	} else if (aigw_str_prefix(s, "https://")) {
-		strcpy(u->scheme, "https");
+		aigw_strlcpy(u->scheme, "https", sizeof(u->scheme));
 		u->port = 443;
 		p = s + 8;
 	} else {
@@ -65,7 +65,8 @@ int aigw_url_parse(const char *s, struct aigw_url *u, struct aigw_err *err)
 	}
 	hl = (size_t)(host_end - host);
 	if (hl >= sizeof(u->host))
-		return aigw_err_set(err, AIGW_EINVAL, "url '%s' has a host that is too long", s);
+		return aigw_err_set(err, AIGW_EINVAL,
+				    "url '%.40s...' has a host that is too long (255 bytes at most)", s);
 	memcpy(u->host, host, hl);
 	u->host[hl] = '\0';
 	if (*p == ':') {
@@ -89,6 +90,9 @@ int aigw_url_parse(const char *s, struct aigw_url *u, struct aigw_err *err)
 	if (*rest == '?' || (*rest && *rest != '/'))
 		return aigw_err_set(err, AIGW_EINVAL, "url '%s' has a malformed path", s);
 	if (aigw_strlcpy(u->path, rest, sizeof(u->path)) >= sizeof(u->path))
-		return aigw_err_set(err, AIGW_EINVAL, "url '%s' has a path that is too long", s);
+		/* Quote only the start: the whole URL would push the reason out of
+		 * the message buffer. */
+		return aigw_err_set(err, AIGW_EINVAL,
+				    "url '%.40s...' has a path that is too long (1023 bytes at most)", s);
 	return 0;
 }
