@@ -50,9 +50,10 @@ void cli_note(struct cli *cli, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-int cli_store(struct cli *cli, bool write, struct aigw_store **out)
+/* Opens the database without printing; see cli_store. */
+static int open_store(struct cli *cli, bool write, struct aigw_store **out,
+		      struct aigw_err *err)
 {
-	struct aigw_err err = { 0 };
 	char path[4096];
 	int is_default = 0, flags = 0;
 
@@ -61,21 +62,30 @@ int cli_store(struct cli *cli, bool write, struct aigw_store **out)
 		return 0;
 	}
 	if (aigw_store_path(cli->args.global[AIGW_GOPT_DB].value, path, sizeof(path),
-			    &is_default, &err))
-		return cli_fail(cli, &err);
+			    &is_default, err))
+		return AIGW_EFAIL;
 	/* The default directory need not exist yet: without CREATE, a
 	 * missing one reads as an empty database (nothing is made). */
 	if (is_default)
 		flags |= AIGW_STORE_MKDIR;
 	if (write)
 		flags |= AIGW_STORE_CREATE;
-	if (aigw_store_open(&cli->store, path, flags, &err))
-		return cli_fail(cli, &err);
+	if (aigw_store_open(&cli->store, path, flags, err))
+		return err->code ? err->code : AIGW_EFAIL;
 	*out = cli->store;
 	return 0;
 }
 
-bool cli_store_absent(struct cli *cli)
+int cli_store(struct cli *cli, bool write, struct aigw_store **out)
+{
+	struct aigw_err err = { 0 };
+	if (open_store(cli, write, out, &err))
+		return cli_fail(cli, &err);
+	return 0;
+}
+
+/* True when the database file does not exist yet, so a write would make it. */
+static bool store_absent(struct cli *cli)
 {
 	char path[4096];
 	struct stat st;
@@ -86,10 +96,25 @@ bool cli_store_absent(struct cli *cli)
 	return stat(path, &st) != 0 && errno == ENOENT;
 }
 
-void cli_store_drop(struct cli *cli)
+int cli_write(struct cli *cli, cli_write_fn *fn, void *arg, struct aigw_err *err)
 {
-	aigw_store_close(cli->store);
-	cli->store = NULL;
+	struct aigw_store *s;
+	int rc;
+
+	if (store_absent(cli)) {
+		/* The rehearsal: an empty in-memory database is exactly the
+		 * state the new file would start in. */
+		rc = open_store(cli, false, &s, err);
+		if (!rc)
+			rc = fn(s, arg, err);
+		aigw_store_close(cli->store);
+		cli->store = NULL;
+		if (rc)
+			return rc;
+	}
+	if ((rc = open_store(cli, true, &s, err)))
+		return rc;
+	return fn(s, arg, err);
 }
 
 int cli_conf(struct cli *cli, const struct aigw_conf **out)

@@ -52,15 +52,14 @@ void cli_note(struct cli *cli, const char *fmt, ...) __attribute__((format(print
 /* Opens the database (creating it when write is true). Returns 0 or an
  * exit code after printing the error. */
 int cli_store(struct cli *cli, bool write, struct aigw_store **out);
-/* True when the database file does not exist yet, so that a write would
- * create it. Such a write is first rehearsed on the empty in-memory
- * database cli_store(cli, false, ...) gives (the same state as the file
- * about to be made), and the file is created only when that succeeds: a
- * command that fails writes nothing, not even an empty database. */
-bool cli_store_absent(struct cli *cli);
-/* Closes the store opened so far (the rehearsal's), so the next
- * cli_store() opens afresh. */
-void cli_store_drop(struct cli *cli);
+/* Runs a write that may create the database: fn(store, arg, err). When
+ * the file does not exist yet, fn first runs against an empty in-memory
+ * database (the state the new file would start in) and the file is made
+ * only if that succeeds, so a refused command leaves nothing behind, while
+ * concurrent first writers still share one file. fn must be safe to run
+ * twice. Returns fn's (or the open's) AIGW_E* code with err filled in. */
+typedef int cli_write_fn(struct aigw_store *s, void *arg, struct aigw_err *err);
+int cli_write(struct cli *cli, cli_write_fn *fn, void *arg, struct aigw_err *err);
 /* Loads the config (once). Returns 0 or an exit code after printing. */
 int cli_conf(struct cli *cli, const struct aigw_conf **out);
 

@@ -236,27 +236,30 @@ static int do_list(struct cli *cli, struct aigw_store *s)
 	return 0;
 }
 
-/* On a missing database, create is first rehearsed on an empty in-memory
- * one (see cli_store_absent), so a refused key leaves no file behind. */
-static int rehearse_create(struct cli *cli, const struct aigw_key_changes *c)
-{
-	struct aigw_store *mem;
-	struct aigw_key k;
-	struct aigw_err err = { 0 };
+/* keys create through cli_write, which may run it twice (rehearsal). */
+struct create_job {
+	const struct aigw_key_changes *changes;
+	struct aigw_key key;
 	char secret[AIGW_APIKEY_LEN + 1];
+	bool made;
+};
+
+static void create_job_clear(struct create_job *job)
+{
+	if (job->made)
+		aigw_key_release(&job->key);
+	memset(job->secret, 0, sizeof(job->secret));
+	job->made = false;
+}
+
+static int create_key(struct aigw_store *s, void *arg, struct aigw_err *err)
+{
+	struct create_job *job = arg;
 	int rc;
 
-	if (!cli_store_absent(cli))
-		return 0;
-	if ((rc = cli_store(cli, false, &mem)))
-		return rc;
-	if (aigw_keys_create(mem, c, &k, secret, &err)) {
-		rc = cli_fail(cli, &err);
-	} else {
-		memset(secret, 0, sizeof(secret));
-		aigw_key_release(&k);
-	}
-	cli_store_drop(cli);
+	create_job_clear(job);
+	rc = aigw_keys_create(s, job->changes, &job->key, job->secret, err);
+	job->made = rc == 0;
 	return rc;
 }
 
@@ -265,9 +268,6 @@ int cmd_keys(struct cli *cli)
 {
 	const char *verb = cli->args.verb->name;
 	const char *ref = cli->args.n_pos ? cli->args.pos[0] : NULL;
-	/* Only create may make the database: the other verbs need a key
-	 * that exists, so on a missing file they fail without creating it. */
-	bool writes = strcmp(verb, "create") == 0;
 	struct aigw_key_changes changes;
 	struct holders h = { 0 };
 	struct aigw_store *s;
@@ -284,9 +284,18 @@ int cmd_keys(struct cli *cli)
 		rc = cli_failf(cli, AIGW_EINVAL, "nothing to update (give at least one option)");
 		goto out;
 	}
-	if (writes && (rc = rehearse_create(cli, &changes)))
+	if (strcmp(verb, "create") == 0) {
+		struct create_job job = { .changes = &changes };
+		if (cli_write(cli, create_key, &job, &err))
+			rc = cli_fail(cli, &err);
+		else
+			print_secret(cli, &job.key, job.secret, "created");
+		create_job_clear(&job);
 		goto out;
-	if ((rc = cli_store(cli, writes, &s)))
+	}
+	/* The other verbs need a key that exists: on a missing file they
+	 * fail without creating it. */
+	if ((rc = cli_store(cli, false, &s)))
 		goto out;
 
 	if (strcmp(verb, "list") == 0) {
@@ -298,14 +307,11 @@ int cmd_keys(struct cli *cli)
 			show_key(cli, &k);
 			aigw_key_release(&k);
 		}
-	} else if (strcmp(verb, "create") == 0 || strcmp(verb, "rotate") == 0) {
-		bool create = verb[0] == 'c';
-		rc = create ? aigw_keys_create(s, &changes, &k, secret, &err)
-			    : aigw_keys_rotate(s, ref, &k, secret, &err);
-		if (rc) {
+	} else if (strcmp(verb, "rotate") == 0) {
+		if (aigw_keys_rotate(s, ref, &k, secret, &err)) {
 			rc = cli_fail(cli, &err);
 		} else {
-			print_secret(cli, &k, secret, create ? "created" : "rotated");
+			print_secret(cli, &k, secret, "rotated");
 			memset(secret, 0, sizeof(secret));
 			aigw_key_release(&k);
 		}

@@ -297,6 +297,11 @@ int main(int argc, char **argv)
 		return run_command(cmd, argc, argv);
 	}
 	lead = leading_globals(argc, argv);
+	if (lead > 1 && lead >= argc && argc > 1 &&
+	    (strcmp(argv[argc - 1], "--db") == 0 || strcmp(argv[argc - 1], "--config") == 0)) {
+		fprintf(stderr, "aigw: option '%s' needs a value\n", argv[argc - 1]);
+		return EXIT_USAGE;
+	}
 	if (lead >= argc) {
 		if (argc > 1 && lead == argc) {
 			fprintf(stderr, "aigw: missing command (see 'aigw --list')\n");

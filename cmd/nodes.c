@@ -189,73 +189,55 @@ static int do_list(struct cli *cli, const struct aigw_catalog *cat)
 	return 0;
 }
 
-/* On a missing database, the add is rehearsed on an empty in-memory one
- * first (see cli_store_absent) so a refused node leaves no file behind. */
-static int add_node(struct cli *cli, const struct aigw_conf *conf, struct aigw_node *n)
-{
-	struct aigw_store *s;
-	struct aigw_err err = { 0 };
-	int rc = 0;
+/* nodes add and import through cli_write, which may run them twice. */
+struct write_job {
+	const struct aigw_conf *conf;
+	struct aigw_node *node;                 /* add */
+	const char *source, *data;              /* import */
+	size_t len, added, updated;
+	bool replace;
+};
 
-	if (cli_store_absent(cli)) {
-		if (!(rc = cli_store(cli, false, &s)) && aigw_nodes_add(s, conf, n, &err))
-			rc = cli_fail(cli, &err);
-		cli_store_drop(cli);
-		if (rc)
-			return rc;
-	}
-	if ((rc = cli_store(cli, true, &s)))
-		return rc;
-	if (aigw_nodes_add(s, conf, n, &err))
-		return cli_fail(cli, &err);
-	return 0;
+static int add_node(struct aigw_store *s, void *arg, struct aigw_err *err)
+{
+	struct write_job *job = arg;
+	return aigw_nodes_add(s, job->conf, job->node, err);
 }
 
-static int import_into(struct cli *cli, struct aigw_store *s, const struct aigw_conf *conf,
-		       const char *path, const char *data, size_t len, size_t *added,
-		       size_t *updated)
+static int import_nodes(struct aigw_store *s, void *arg, struct aigw_err *err)
 {
-	struct aigw_err err = { 0 };
-	int rc = aigw_nodes_import(s, conf, strcmp(path, "-") == 0 ? "<stdin>" : path, data, len,
-				   cli_has(cli, O_REPLACE), added, updated, &err);
-	if (rc) {
-		/* A bad record is bad data, not a bad command line. */
-		cli_fail(cli, &err);
-		return rc == AIGW_EINVAL ? EXIT_FAIL : cli_exit_code(rc);
-	}
-	return 0;
+	struct write_job *job = arg;
+	return aigw_nodes_import(s, job->conf, job->source, job->data, job->len, job->replace,
+				 &job->added, &job->updated, err);
 }
 
 static int do_import(struct cli *cli, const struct aigw_conf *conf)
 {
 	const char *path = cli->args.n_pos ? cli->args.pos[0] : "-";
-	struct aigw_store *s;
-	size_t len, added, updated;
+	struct write_job job = { .conf = conf, .replace = cli_has(cli, O_REPLACE) };
+	struct aigw_err err = { 0 };
 	char *data;
 	int rc;
 
-	if ((rc = cli_read_file(cli, path, &data, &len)))
+	if ((rc = cli_read_file(cli, path, &data, &job.len)))
 		return rc;
-	/* On a missing database, rehearse on an empty in-memory one first
-	 * (see cli_store_absent) so a refused import leaves no file behind. */
-	if (cli_store_absent(cli)) {
-		if (!(rc = cli_store(cli, false, &s)))
-			rc = import_into(cli, s, conf, path, data, len, &added, &updated);
-		cli_store_drop(cli);
-	}
-	if (!rc && !(rc = cli_store(cli, true, &s)))
-		rc = import_into(cli, s, conf, path, data, len, &added, &updated);
+	job.data = data;
+	job.source = strcmp(path, "-") == 0 ? "<stdin>" : path;
+	rc = cli_write(cli, import_nodes, &job, &err);
 	free(data);
-	if (rc)
-		return rc;
+	if (rc) {
+		/* A bad record is bad data, not a bad command line. */
+		cli_fail(cli, &err);
+		return rc == AIGW_EINVAL ? EXIT_FAIL : cli_exit_code(rc);
+	}
 	if (cli->json) {
 		cJSON *o = cJSON_CreateObject();
-		cJSON_AddNumberToObject(o, "added", (double)added);
-		cJSON_AddNumberToObject(o, "updated", (double)updated);
+		cJSON_AddNumberToObject(o, "added", (double)job.added);
+		cJSON_AddNumberToObject(o, "updated", (double)job.updated);
 		cli_json(cli, o);
 	} else {
-		cli_note(cli, "imported %zu node%s (%zu added, %zu updated)", added + updated,
-			 added + updated == 1 ? "" : "s", added, updated);
+		cli_note(cli, "imported %zu node%s (%zu added, %zu updated)", job.added + job.updated,
+			 job.added + job.updated == 1 ? "" : "s", job.added, job.updated);
 	}
 	return 0;
 }
@@ -285,7 +267,7 @@ int cmd_nodes(struct cli *cli)
 		goto out;
 	}
 	/* add and import open the database themselves, once their values
-	 * have passed (see cli_store_absent). */
+	 * have passed (see cli_write). */
 	if ((rc = cli_conf(cli, &conf)) || (!writes && (rc = cli_store(cli, false, &s))))
 		goto out;
 
@@ -320,10 +302,12 @@ int cmd_nodes(struct cli *cli)
 			n.api_key_env = aigw_strdup(changes.api_key_env);
 		n.max_concurrency = h.max_conc;
 		n.standby = h.standby;
-		rc = add_node(cli, conf, &n);
-		if (!rc && (cli->json || cli->quiet))
+		struct write_job job = { .conf = conf, .node = &n };
+		if (cli_write(cli, add_node, &job, &err))
+			rc = cli_fail(cli, &err);
+		else if (cli->json || cli->quiet)
 			show_node(cli, &n);
-		else if (!rc)
+		else
 			cli_note(cli, "added node '%s'", n.name);
 		aigw_node_release(&n);
 	} else if (strcmp(verb, "import") == 0) {

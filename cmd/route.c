@@ -144,9 +144,21 @@ static int do_list(struct cli *cli, const struct aigw_catalog *cat)
 	return 0;
 }
 
+/* route add through cli_write, which may run it twice (rehearsal). */
+struct add_job {
+	const struct aigw_conf *conf;
+	struct aigw_route *route;
+};
+
+static int add_route(struct aigw_store *s, void *arg, struct aigw_err *err)
+{
+	struct add_job *job = arg;
+	return aigw_routes_add(s, job->conf, job->route, err);
+}
+
 static int do_add(struct cli *cli, const struct aigw_conf *conf)
 {
-	struct aigw_store *s;
+	struct add_job job;
 	struct aigw_route r;
 	struct aigw_err err = { 0 };
 	int rc = 0, policy;
@@ -173,18 +185,9 @@ static int do_add(struct cli *cli, const struct aigw_conf *conf)
 		goto out;
 	if (cli_has(cli, O_TIMEOUT) && (rc = cli_duration_ms(cli, O_TIMEOUT, &r.timeout_ms)))
 		goto out;
-	/* On a missing database, rehearse on an empty in-memory one first (see
-	 * cli_store_absent) so a refused route leaves no file behind. */
-	if (cli_store_absent(cli)) {
-		if (!(rc = cli_store(cli, false, &s)) && aigw_routes_add(s, conf, &r, &err))
-			rc = cli_fail(cli, &err);
-		cli_store_drop(cli);
-		if (rc)
-			goto out;
-	}
-	if ((rc = cli_store(cli, true, &s)))
-		goto out;
-	if (aigw_routes_add(s, conf, &r, &err))
+	job.conf = conf;
+	job.route = &r;
+	if (cli_write(cli, add_route, &job, &err))
 		rc = cli_fail(cli, &err);
 	else if (cli->json || cli->quiet)
 		show_route(cli, &r);

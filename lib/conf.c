@@ -46,7 +46,6 @@
 #define TREE_DEPTH_MAX 32
 #define PATH_MAX_LEN 160
 #define DIRECTIVES_MAX 32
-#define TIMEOUT_MAX_MS (24LL * 3600 * 1000) /* as in route.c */
 
 /* ------------------------------------------------------------ the tables */
 
@@ -169,7 +168,7 @@ static const struct directive route_directives[] = {
 	  "How a node is chosen among the route's nodes.", 0 },
 	{ "retries", D_INT, ROUTE_FIELD(retries), "0", 0, AIGW_ROUTE_RETRIES_MAX, NULL, NULL,
 	  "Further attempts on another node after a failure.", 0 },
-	{ "timeout", D_DURATION, ROUTE_FIELD(timeout_ms), "0s", 0, TIMEOUT_MAX_MS, NULL, NULL,
+	{ "timeout", D_DURATION, ROUTE_FIELD(timeout_ms), "0s", 0, AIGW_ROUTE_TIMEOUT_MAX_MS, NULL, NULL,
 	  "Time allowed for an upstream request; 0s means the server default.", 0 },
 	{ "fallback", D_STRING, ROUTE_FIELD(fallback), NULL, 0, 0, NULL, check_name,
 	  "Route to try when every node of this route has failed.", 0 },

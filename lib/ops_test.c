@@ -877,9 +877,9 @@ static void test_routes_cycle(void **state)
 	/* yaml-r falls back to db-back; db-back falling back to yaml-r (or to
 	 * anything that reaches it) would close a loop. */
 	assert_err(add_route(f, "db-back", "/v1/back", NULL, "yaml-r", a, &err), err,
-		   AIGW_EINVAL, "fallback to 'yaml-r' would make a cycle");
+		   AIGW_EFAIL, "fallback to 'yaml-r' would make a cycle");
 	assert_int_equal(add_route(f, "mid", "/v1/mid", NULL, "yaml-r", a, &err), 0);
-	assert_err(add_route(f, "db-back", "/v1/back", NULL, "mid", a, &err), err, AIGW_EINVAL,
+	assert_err(add_route(f, "db-back", "/v1/back", NULL, "mid", a, &err), err, AIGW_EFAIL,
 		   "fallback to 'mid' would make a cycle");
 	assert_int_equal(route_count(f->store), 1);
 	/* Without the loop it is accepted. */
@@ -894,15 +894,15 @@ static void test_routes_tie(void **state)
 
 	add_db_node(f, "db-a");
 	assert_int_equal(add_route(f, "t1", "/v1/chat", NULL, NULL, a, &err), 0);
-	assert_err(add_route(f, "t2", "/v1/chat", NULL, NULL, a, &err), err, AIGW_EINVAL,
+	assert_err(add_route(f, "t2", "/v1/chat", NULL, NULL, a, &err), err, AIGW_EFAIL,
 		   "route 't2' would tie with route 't1'");
 	/* A tie with a YAML route counts too. */
-	assert_err(add_route(f, "t3", "/v1/yaml", NULL, NULL, a, &err), err, AIGW_EINVAL,
+	assert_err(add_route(f, "t3", "/v1/yaml", NULL, NULL, a, &err), err, AIGW_EFAIL,
 		   "would tie with route 'yaml-r'");
 	/* Overlapping globs of equal specificity tie; a more specific one or
 	 * a disjoint one does not. */
 	assert_int_equal(add_route(f, "g1", "/v1/chat", "gpt-*", NULL, a, &err), 0);
-	assert_err(add_route(f, "g2", "/v1/chat", "*pt-4", NULL, a, &err), err, AIGW_EINVAL,
+	assert_err(add_route(f, "g2", "/v1/chat", "*pt-4", NULL, a, &err), err, AIGW_EFAIL,
 		   "route 'g2' would tie with route 'g1'");
 	assert_int_equal(add_route(f, "g3", "/v1/chat", "gpt-4*", NULL, a, &err), 0);
 	assert_int_equal(add_route(f, "g4", "/v1/chat", "abc-*", NULL, a, &err), 0);

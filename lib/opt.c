@@ -287,6 +287,13 @@ fail:
 
 /* ---------------------------------------------------------------- help */
 
+/* A repeatable option is shown with "..." unless its placeholder already
+ * says it takes a list ("GLOB,..."). */
+static bool list_marker(const struct aigw_opt *o)
+{
+	return o->kind == AIGW_OPT_LIST && !(o->arg && aigw_str_suffix(o->arg, "..."));
+}
+
 static void opt_token(const struct aigw_opt *o, struct aigw_buf *out)
 {
 	if (o->long_name)
@@ -319,7 +326,7 @@ void aigw_opt_usage(const struct aigw_cmdspec *spec, const struct aigw_verb *ver
 				continue;
 			aigw_buf_puts(out, req ? " " : " [");
 			opt_token(opt, out);
-			if (opt->kind == AIGW_OPT_LIST)
+			if (list_marker(opt))
 				aigw_buf_puts(out, "...");
 			if (!req)
 				aigw_buf_puts(out, "]");
@@ -396,7 +403,7 @@ static void roff_opt(struct aigw_buf *out, const struct aigw_opt *o, bool synops
 		roff_escaped(out, o->arg);
 		aigw_buf_puts(out, "\\fR");
 	}
-	if (synopsis && o->kind == AIGW_OPT_LIST)
+	if (synopsis && list_marker(o))
 		aigw_buf_puts(out, "...");
 }
 

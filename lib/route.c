@@ -6,6 +6,7 @@
 #include "route.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "mem.h"
@@ -19,7 +20,6 @@ const char *const aigw_route_verdict_names[] = {
 
 #define PATH_MAX_BYTES 512
 #define METHOD_MAX_BYTES 16
-#define TIMEOUT_MAX_MS (24LL * 3600 * 1000)
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -293,10 +293,16 @@ int aigw_route_validate(const struct aigw_route *r, struct aigw_err *err)
 	if (r->retries < 0 || r->retries > AIGW_ROUTE_RETRIES_MAX)
 		return aigw_err_set(err, AIGW_EINVAL, "retries %lld is out of range (0..%d)",
 				    (long long)r->retries, AIGW_ROUTE_RETRIES_MAX);
-	if (r->timeout_ms < 0 || r->timeout_ms > TIMEOUT_MAX_MS)
+	if (r->timeout_ms < 0 || r->timeout_ms > AIGW_ROUTE_TIMEOUT_MAX_MS) {
+		char shown[32];
+		if (r->timeout_ms < 0)
+			snprintf(shown, sizeof(shown), "%lldms", (long long)r->timeout_ms);
+		else
+			aigw_format_duration_ms(r->timeout_ms, shown, sizeof(shown));
 		return aigw_err_set(err, AIGW_EINVAL,
-				    "timeout %lldms is out of range (0..24h, 0 = server default)",
-				    (long long)r->timeout_ms);
+				    "timeout %s is out of range (0..24h, 0 = server default)",
+				    shown);
+	}
 	if (r->fallback) {
 		if (!aigw_name_valid(r->fallback))
 			return aigw_err_set(err, AIGW_EINVAL,

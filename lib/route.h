@@ -30,6 +30,7 @@ extern const char *const aigw_policy_names[];
 
 #define AIGW_ROUTE_RETRIES_MAX 10
 #define AIGW_ROUTE_HEADERS_MAX 8
+#define AIGW_ROUTE_TIMEOUT_MAX_MS (24LL * 3600 * 1000)
 
 struct aigw_route {
 	int64_t id;                /* database row id; 0 for YAML routes */

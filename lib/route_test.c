@@ -486,7 +486,7 @@ static const struct validate_case validate_cases[] = {
 	{ "chat", "/v1", NULL, NULL, { NULL }, "n1", 0, -1, 0, NULL, "retries -1" },
 	{ "chat", "/v1", NULL, NULL, { NULL }, "n1", 0, 0, -1, NULL, "timeout -1ms" },
 	{ "chat", "/v1", NULL, NULL, { NULL }, "n1", 0, 0, 86400001, NULL,
-	  "timeout 86400001ms is out of range" },
+	  "timeout 1d1ms is out of range" },
 	/* fallback */
 	{ "chat", "/v1", NULL, NULL, { NULL }, "n1", 0, 0, 0, "chat",
 	  "fallback 'chat' names the route itself" },

@@ -37,11 +37,11 @@ static int check_new(const struct aigw_catalog *cat, const struct aigw_route *r,
 		return aigw_err_set(err, AIGW_ENOTFOUND, "no route named '%s' to fall back to",
 				    r->fallback);
 	if (r->fallback && makes_cycle(cat, r))
-		return aigw_err_set(err, AIGW_EINVAL, "fallback to '%s' would make a cycle",
+		return aigw_err_set(err, AIGW_EFAIL, "fallback to '%s' would make a cycle",
 				    r->fallback);
 	for (size_t i = 0; i < cat->n_routes; i++)
 		if (aigw_route_ties(&cat->routes[i], r))
-			return aigw_err_set(err, AIGW_EINVAL,
+			return aigw_err_set(err, AIGW_EFAIL,
 					    "route '%s' would tie with route '%s': same path, method and headers, and equally specific models that overlap",
 					    r->name, cat->routes[i].name);
 	return 0;
