@@ -95,3 +95,4 @@ clean:
 	rm -rf build build-san aigw
 
 -include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_SRC:lib/%.c=$(BUILD)/lib/%.d)
+.SECONDARY:

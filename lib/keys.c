@@ -152,8 +152,10 @@ fail:
 	return rc;
 }
 
-int aigw_keys_revoke(struct aigw_store *s, const char *ref, struct aigw_key *out,
-		     struct aigw_err *err)
+/* Reads the key named by ref and applies act to it, in one transaction. */
+static int change_key(struct aigw_store *s, const char *ref, struct aigw_key *out,
+		      int (*act)(struct aigw_store *, struct aigw_key *, struct aigw_err *),
+		      struct aigw_err *err)
 {
 	int rc;
 
@@ -161,14 +163,7 @@ int aigw_keys_revoke(struct aigw_store *s, const char *ref, struct aigw_key *out
 		return rc;
 	if ((rc = aigw_store_key_get(s, ref, out, err)))
 		goto fail;
-	if (out->revoked_at) {
-		rc = aigw_err_set(err, AIGW_EFAIL, "key '%s' is already revoked", ref);
-		aigw_key_release(out);
-		goto fail;
-	}
-	out->revoked_at = aigw_clock_wall_s();
-	if ((rc = aigw_store_key_revoke(s, out->id, out->revoked_at, err)) ||
-	    (rc = aigw_store_commit(s, err))) {
+	if ((rc = act(s, out, err)) || (rc = aigw_store_commit(s, err))) {
 		aigw_key_release(out);
 		goto fail;
 	}
@@ -178,21 +173,27 @@ fail:
 	return rc;
 }
 
+static int revoke(struct aigw_store *s, struct aigw_key *k, struct aigw_err *err)
+{
+	if (k->revoked_at)
+		return aigw_err_set(err, AIGW_EFAIL, "key '%s' is already revoked", k->name);
+	k->revoked_at = aigw_clock_wall_s();
+	return aigw_store_key_revoke(s, k->id, k->revoked_at, err);
+}
+
+static int delete(struct aigw_store *s, struct aigw_key *k, struct aigw_err *err)
+{
+	return aigw_store_key_delete(s, k->id, err);
+}
+
+int aigw_keys_revoke(struct aigw_store *s, const char *ref, struct aigw_key *out,
+		     struct aigw_err *err)
+{
+	return change_key(s, ref, out, revoke, err);
+}
+
 int aigw_keys_delete(struct aigw_store *s, const char *ref, struct aigw_key *out,
 		     struct aigw_err *err)
 {
-	int rc;
-
-	if ((rc = aigw_store_begin(s, err)))
-		return rc;
-	if ((rc = aigw_store_key_get(s, ref, out, err)))
-		goto fail;
-	if ((rc = aigw_store_key_delete(s, out->id, err)) || (rc = aigw_store_commit(s, err))) {
-		aigw_key_release(out);
-		goto fail;
-	}
-	return 0;
-fail:
-	aigw_store_rollback(s);
-	return rc;
+	return change_key(s, ref, out, delete, err);
 }
