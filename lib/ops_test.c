@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "testutil.h"
 #include "apikey.h"
 #include "conf.h"
 #include "keys.h"
@@ -98,21 +99,13 @@ static int setup(void **state)
 	return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
 	aigw_store_close(f->store);
 	aigw_conf_release(&f->conf);
-	nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	aigw_test_rmtree(f->dir);
 	free(f);
 	unsetenv("AIGW_NOW");
 	return 0;

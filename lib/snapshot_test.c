@@ -16,6 +16,7 @@
 #include "nodes.h"
 #include "routes.h"
 #include "snapshot.h"
+#include "testutil.h"
 
 struct fixture {
 	char dir[64];
@@ -26,8 +27,7 @@ static int setup(void **state)
 {
 	struct fixture *f = aigw_calloc(1, sizeof(*f));
 	char path[128];
-	snprintf(f->dir, sizeof(f->dir), "/tmp/aigw-snap-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	assert_non_null(aigw_test_tmpdir(f->dir, sizeof(f->dir), "snap"));
 	snprintf(path, sizeof(path), "%s/a.db", f->dir);
 	assert_int_equal(aigw_store_open(&f->store, path, AIGW_STORE_CREATE, NULL), 0);
 	*state = f;
@@ -37,10 +37,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[128];
 	aigw_store_close(f->store);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
+	aigw_test_rmtree(f->dir);
 	free(f);
 	return 0;
 }

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "testutil.h"
 #include "mem.h"
 #include "store.h"
 #include "store_internal.h"
@@ -45,19 +46,11 @@ static int setup(void **state)
 	return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	aigw_test_rmtree(f->dir);
 	free(f);
 	return 0;
 }
