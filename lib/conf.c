@@ -54,6 +54,7 @@ enum dtype {
 	D_INT,      /* int64_t in [min, max] */
 	D_BOOL,     /* bool */
 	D_DURATION, /* int64_t milliseconds in [min, max] */
+	D_SIZE,     /* int64_t bytes in [min, max]: 512, 16KiB, 8MiB */
 	D_ENUM,     /* int, index into choices */
 	D_LIST,     /* struct aigw_strv; a sequence or "a, b, c" */
 	D_ENV,      /* char *, the NAME of an environment variable */
@@ -99,6 +100,22 @@ static int check_url(const char *s, struct aigw_err *err)
 	return aigw_url_parse(s, &url, err) ? AIGW_EINVAL : 0;
 }
 
+/* "host:port", "[v6]:port" or ":port" with a port 0..65535. */
+static int check_listen(const char *s, struct aigw_err *err)
+{
+	const char *colon = strrchr(s, ':');
+	int64_t port;
+
+	if (!colon || (s[0] == '[' && colon[-1] != ']'))
+		return aigw_err_set(err, AIGW_EINVAL,
+				    "'%s' is not an address (write host:port, such as 127.0.0.1:8080)", s);
+	if (aigw_parse_int(colon + 1, 0, 65535, &port, NULL))
+		return aigw_err_set(err, AIGW_EINVAL, "'%s' has no valid port (0..65535)", s);
+	return 0;
+}
+
+static const char *const auth_names[] = { "keys", "none", NULL };
+
 static int check_glob(const char *s, struct aigw_err *err)
 {
 	return aigw_glob_valid(s, err) ? 0 : AIGW_EINVAL;
@@ -111,6 +128,33 @@ static int check_glob(const char *s, struct aigw_err *err)
 static const struct directive top_directives[] = {
 	{ "log_level", D_LOGLEVEL, CONF_FIELD(log_level), "info", 0, 0, NULL, NULL,
 	  "Least severe message written to the log: error, warn, info or debug.", 0 },
+	{ "listen", D_STRING, CONF_FIELD(listen), "127.0.0.1:8080", 0, 0, NULL, check_listen,
+	  "Address aigw serve answers on, host:port (port 0 picks a free one).", 0 },
+	{ "workers", D_INT, CONF_FIELD(workers), "0", 0, 256, NULL, NULL,
+	  "Worker threads of aigw serve; 0 starts one per core.", 0 },
+	{ "auth", D_ENUM, CONF_FIELD(auth), "keys", 0, 0, auth_names, NULL,
+	  "keys: every request needs an API key made with aigw keys; none: no "
+	  "authentication (only for a gateway nobody else can reach).", 0 },
+	{ "max_header_bytes", D_SIZE, CONF_FIELD(max_header_bytes), "16KiB", 1024, 1 << 20,
+	  NULL, NULL, "Largest request head accepted; larger ones get 431.", 0 },
+	{ "max_headers", D_INT, CONF_FIELD(max_headers), "100", 1, 1000, NULL, NULL,
+	  "Most request header fields accepted; more get 431.", 0 },
+	{ "max_body_bytes", D_SIZE, CONF_FIELD(max_body_bytes), "8MiB", 1024, 1LL << 30,
+	  NULL, NULL, "Largest request body accepted; larger ones get 413.", 0 },
+	{ "header_timeout", D_DURATION, CONF_FIELD(header_timeout_ms), "10s", 100, 3600000,
+	  NULL, NULL, "Time a client has to send a request head (408 after).", 0 },
+	{ "body_timeout", D_DURATION, CONF_FIELD(body_timeout_ms), "30s", 100, 3600000,
+	  NULL, NULL, "Time a client has to send a request body (408 after).", 0 },
+	{ "idle_timeout", D_DURATION, CONF_FIELD(idle_timeout_ms), "60s", 100, 86400000,
+	  NULL, NULL, "How long an idle keep-alive connection is kept open.", 0 },
+	{ "upstream_timeout", D_DURATION, CONF_FIELD(upstream_timeout_ms), "300s", 100,
+	  AIGW_ROUTE_TIMEOUT_MAX_MS, NULL, NULL,
+	  "Time allowed for an upstream request when its route sets no timeout (504 after).", 0 },
+	{ "drain_timeout", D_DURATION, CONF_FIELD(drain_timeout_ms), "30s", 0, 3600000, NULL,
+	  NULL, "On SIGTERM, how long requests in flight (streams too) may take to finish.", 0 },
+	{ "log_queue", D_INT, CONF_FIELD(log_queue), "65536", 16, 16777216, NULL, NULL,
+	  "Request log rows that may wait for the writer; beyond, rows are dropped and counted.",
+	  0 },
 	{ "nodes", D_NODES, CONF_FIELD(nodes), NULL, 0, 0, NULL, NULL,
 	  "Upstream nodes, each a mapping described under Node entries. "
 	  "Nodes defined here are read-only to the command line.", 0 },
@@ -297,6 +341,14 @@ static int set_text(const struct directive *d, void *target, const char *text,
 			return aigw_err_set(err, AIGW_EINVAL, "%s is out of range (%s..%s)",
 					    text, lo, hi);
 		}
+		*(int64_t *)field = v;
+		return 0;
+	case D_SIZE:
+		if (aigw_parse_size(text, &v, err))
+			return AIGW_EINVAL;
+		if (v < d->min || v > d->max)
+			return aigw_err_set(err, AIGW_EINVAL, "%s is out of range (%lld..%lld bytes)",
+					    text, (long long)d->min, (long long)d->max);
 		*(int64_t *)field = v;
 		return 0;
 	case D_BOOL:
@@ -844,9 +896,11 @@ void aigw_conf_init(struct aigw_conf *c)
 void aigw_conf_release(struct aigw_conf *c)
 {
 	free(c->path);
+	free(c->listen);
 	aigw_nodes_free(c->nodes, c->n_nodes);
 	aigw_routes_free(c->routes, c->n_routes);
-	aigw_conf_init(c);
+	/* Zeroed, not re-initialised: defaults allocate (listen). */
+	memset(c, 0, sizeof(*c));
 }
 
 static bool path_exists(const char *path, int *error)
@@ -1213,6 +1267,9 @@ static void describe_type(struct aigw_buf *b, const struct directive *d)
 		aigw_format_duration_ms(d->min, lo, sizeof(lo));
 		aigw_format_duration_ms(d->max, hi, sizeof(hi));
 		aigw_buf_printf(b, "duration %s..%s", lo, hi);
+		break;
+	case D_SIZE:
+		aigw_buf_printf(b, "size %lld..%lld bytes", (long long)d->min, (long long)d->max);
 		break;
 	case D_BOOL:
 	case D_ENABLED: aigw_buf_puts(b, "boolean"); break;

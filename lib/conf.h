@@ -17,17 +17,30 @@
 #include "node.h"
 #include "route.h"
 
+enum aigw_conf_auth {
+	AIGW_AUTH_KEYS,  /* every request needs an API key */
+	AIGW_AUTH_NONE,
+};
+
 struct aigw_conf {
 	char *path;                /* file read; NULL when running on defaults */
 	int log_level;             /* enum aigw_log_level */
+	/* aigw serve */
+	char *listen;              /* "127.0.0.1:8080" */
+	int64_t workers;           /* 0: one per core */
+	int auth;                  /* enum aigw_conf_auth */
+	int64_t max_header_bytes, max_headers, max_body_bytes;
+	int64_t header_timeout_ms, body_timeout_ms, idle_timeout_ms;
+	int64_t upstream_timeout_ms, drain_timeout_ms;
+	int64_t log_queue;         /* request log rows waiting for the writer */
 	struct aigw_node *nodes;   /* origin YAML, where = "file:line:col" */
 	size_t n_nodes;
 	struct aigw_route *routes; /* origin YAML */
 	size_t n_routes;
 };
 
-void aigw_conf_init(struct aigw_conf *c); /* the defaults */
-void aigw_conf_release(struct aigw_conf *c);
+void aigw_conf_init(struct aigw_conf *c); /* the defaults (allocates: release it) */
+void aigw_conf_release(struct aigw_conf *c); /* frees and zeroes */
 
 /* Finds the config file: flag, then $AIGW_CONFIG, then ./aigw.yaml, then
  * $XDG_CONFIG_HOME/aigw/aigw.yaml (or $HOME/.config/aigw/aigw.yaml). A file

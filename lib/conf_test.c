@@ -176,6 +176,47 @@ static void test_defaults(void **state)
 	aigw_conf_release(&c);
 }
 
+/* The serve directives: defaults, values with units, and refusals. */
+static void test_serve_directives(void **state)
+{
+	struct aigw_conf c;
+	struct aigw_err err = { 0, "" };
+	(void)state;
+
+	aigw_conf_init(&c);
+	assert_string_equal(c.listen, "127.0.0.1:8080");
+	assert_int_equal(c.workers, 0);
+	assert_int_equal(c.auth, AIGW_AUTH_KEYS);
+	assert_int_equal(c.max_header_bytes, 16384);
+	assert_int_equal(c.max_headers, 100);
+	assert_int_equal(c.max_body_bytes, 8 << 20);
+	assert_int_equal(c.header_timeout_ms, 10000);
+	assert_int_equal(c.body_timeout_ms, 30000);
+	assert_int_equal(c.idle_timeout_ms, 60000);
+	assert_int_equal(c.upstream_timeout_ms, 300000);
+	assert_int_equal(c.drain_timeout_ms, 30000);
+	assert_int_equal(c.log_queue, 65536);
+	assert_int_equal(load(&c, "listen: '[::1]:0'\nworkers: 2\nauth: none\n"
+				  "max_body_bytes: 1MiB\nheader_timeout: 2s\ndrain_timeout: 0s\n",
+			      &err), 0);
+	assert_string_equal(c.listen, "[::1]:0");
+	assert_int_equal(c.workers, 2);
+	assert_int_equal(c.auth, AIGW_AUTH_NONE);
+	assert_int_equal(c.max_body_bytes, 1 << 20);
+	assert_int_equal(c.header_timeout_ms, 2000);
+	assert_int_equal(c.drain_timeout_ms, 0);
+	assert_int_equal(load(&c, "listen: localhost\n", &err), AIGW_ECONFIG);
+	assert_non_null(strstr(err.msg, "t.yaml:1:9: listen: 'localhost' is not an address"));
+	assert_int_equal(load(&c, "listen: 'h:70000'\n", &err), AIGW_ECONFIG);
+	assert_int_equal(load(&c, "max_body_bytes: 1GiB0\n", &err), AIGW_ECONFIG);
+	assert_int_equal(load(&c, "max_body_bytes: 2GiB\n", &err), AIGW_ECONFIG);
+	assert_non_null(strstr(err.msg, "max_body_bytes: 2GiB is out of range"));
+	assert_int_equal(load(&c, "auth: nope\n", &err), AIGW_ECONFIG);
+	/* a failed load leaves the last good values */
+	assert_int_equal(c.max_body_bytes, 1 << 20);
+	aigw_conf_release(&c);
+}
+
 /* A node with only the required directives gets the documented defaults. */
 static void test_node_defaults(void **state)
 {
@@ -845,6 +886,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_config),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_serve_directives),
 		cmocka_unit_test(test_node_defaults),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_unchanged_after_error),
