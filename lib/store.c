@@ -108,6 +108,75 @@ static const char *const migrations[] = {
 	"  node TEXT NOT NULL,"
 	"  PRIMARY KEY (route_id, position)"
 	") WITHOUT ROWID;",
+	/* v2: the request log (lib/reqlog.c writes it, one writer thread per
+	 * server). Text columns hold names, not ids, and key_id is no
+	 * foreign key: deleting a key, node or route keeps its history.
+	 * Optional numbers are NULL when unknown (cost_micro NULL is "no
+	 * price", not free).
+	 *
+	 * One index only, on time. Every index is paid on each insert and
+	 * the writer must keep up with 20,000 rows/s; the grouped questions
+	 * (`aigw stats --since D --by route|node|key|model|status`) are
+	 * answered from request_rollup, whose primary key starts with the
+	 * minute, so per-column indexes on the raw rows would buy nothing
+	 * they need. What does read raw rows goes by time: tail (by id),
+	 * the partial minutes at the edges of a window, prune. And ts_ms
+	 * grows with id, so this index is appended to, not scattered into. */
+	[2] =
+	"CREATE TABLE request_log ("
+	"  id INTEGER PRIMARY KEY,"
+	"  ts_ms INTEGER NOT NULL,"
+	"  request_id TEXT NOT NULL,"
+	"  key_id INTEGER,"
+	"  key_name TEXT,"
+	"  route TEXT,"
+	"  node TEXT,"
+	"  model TEXT,"
+	"  status INTEGER NOT NULL,"
+	"  stream INTEGER NOT NULL DEFAULT 0 CHECK (stream IN (0, 1)),"
+	"  latency_us INTEGER NOT NULL,"
+	"  upstream_us INTEGER,"
+	"  ttfb_us INTEGER,"
+	"  bytes_in INTEGER,"
+	"  bytes_out INTEGER,"
+	"  prompt_tokens INTEGER,"
+	"  completion_tokens INTEGER,"
+	"  cost_micro INTEGER,"
+	"  error TEXT"
+	");"
+	"CREATE INDEX request_log_ts ON request_log(ts_ms);"
+	/* Per-minute sums kept by the writer in the same transaction as the
+	 * raw rows, so an hour's summary reads a few thousand rows instead of
+	 * millions. minute is ts_ms / 60000. Absent names are '' and no key
+	 * is key_id 0 (ids start at 1): primary key columns cannot be NULL,
+	 * or rows without a route would never meet their upsert. Latency and
+	 * TTFB distributions are histogram blobs (format in reqlog.h), so
+	 * percentiles over any window come from merged rollups. errors counts
+	 * rows with status >= 400 or an error code (a stream that broke after
+	 * its 200); priced counts rows whose cost was known. */
+	"CREATE TABLE request_rollup ("
+	"  minute INTEGER NOT NULL,"
+	"  route TEXT NOT NULL,"
+	"  node TEXT NOT NULL,"
+	"  key_id INTEGER NOT NULL,"
+	"  model TEXT NOT NULL,"
+	"  status_class INTEGER NOT NULL,"
+	"  key_name TEXT,"
+	"  requests INTEGER NOT NULL,"
+	"  errors INTEGER NOT NULL,"
+	"  latency_sum_us INTEGER NOT NULL,"
+	"  latency_hist BLOB,"
+	"  ttfb_count INTEGER NOT NULL,"
+	"  ttfb_sum_us INTEGER NOT NULL,"
+	"  ttfb_hist BLOB,"
+	"  bytes_in INTEGER NOT NULL,"
+	"  bytes_out INTEGER NOT NULL,"
+	"  prompt_tokens INTEGER NOT NULL,"
+	"  completion_tokens INTEGER NOT NULL,"
+	"  cost_micro INTEGER NOT NULL,"
+	"  priced INTEGER NOT NULL,"
+	"  PRIMARY KEY (minute, route, node, key_id, model, status_class)"
+	") WITHOUT ROWID;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == AIGW_STORE_SCHEMA_VERSION + 1,
@@ -543,7 +612,7 @@ static int check_owner(struct aigw_store *s, struct aigw_err *err)
 static int migrate(struct aigw_store *s, struct aigw_err *err)
 {
 	char sql[64];
-	int64_t version;
+	int64_t version, found = -1; /* found: the version the first step started from */
 	int rc;
 
 	for (;;) {
@@ -565,6 +634,8 @@ static int migrate(struct aigw_store *s, struct aigw_err *err)
 			aigw_store_rollback(s);
 			continue; /* re-checked above, outside the transaction */
 		}
+		if (found < 0)
+			found = version;
 		if ((rc = store_exec(s, migrations[version + 1], err)))
 			goto fail;
 		/* PRAGMAs take no bound parameters; the numbers are our own
@@ -580,8 +651,9 @@ static int migrate(struct aigw_store *s, struct aigw_err *err)
 			goto fail;
 		if ((rc = aigw_store_commit(s, err)))
 			goto prefix;
-		/* A new database is not news; an upgraded one is worth a line. */
-		if (version > 0)
+		/* A new database is not news, not even its later steps; an
+		 * upgraded one is worth a line. */
+		if (found > 0)
 			aigw_log_info("database '%s' upgraded to schema version %d",
 				      aigw_store_filename(s), (int)version + 1);
 	}

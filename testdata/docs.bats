@@ -138,3 +138,7 @@ opts_from_man() { # options whose "Used by:" names the verb
 @test "man aigw.yaml(5): EXAMPLES run as written" {
 	AIGW="$AIGW" "$ROOT/scripts/man-examples.sh" "$ROOT/man/aigw.yaml.5"
 }
+
+@test "man aigw-serve(1): EXAMPLES run as written" {
+	AIGW="$AIGW" "$ROOT/scripts/man-examples.sh" "$ROOT/man/aigw-serve.1"
+}

@@ -275,7 +275,7 @@ create_key() {
 	run_aigw keys revoke ci
 	assert_fail 1 "aigw keys: key 'ci' is already revoked"
 	run_aigw keys revoke 1
-	assert_fail 1 "aigw keys: key '1' is already revoked"
+	assert_fail 1 "aigw keys: key 'ci' is already revoked"
 	run_aigw keys update ci --rpm 5
 	assert_fail 1 "aigw keys: key 'ci' is revoked and cannot be changed"
 	assert_db_unchanged

@@ -1,0 +1,271 @@
+/* aigw serve: the gateway. Thin: reads the config and options, starts the
+ * gateway (lib/gateway.c), and runs the control thread that handles
+ * signals (SIGHUP reload, SIGTERM/SIGINT drain) and notices database
+ * changes made by other aigw commands within a quarter of a second. */
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "gateway.h"
+#include "keys.h"
+#include "log.h"
+#include "mem.h"
+#include "mock.h"
+#include "nodes.h"
+#include "routes.h"
+#include "server.h"
+
+enum { O_LISTEN, O_WORKERS, O_DEMO };
+
+static const struct aigw_opt opts[] = {
+	[O_LISTEN] = { 0, "listen", AIGW_OPT_VALUE, "ADDR:PORT",
+		       "address to answer on (default: listen in aigw.yaml, else 127.0.0.1:8080)", NULL },
+	[O_WORKERS] = { 0, "workers", AIGW_OPT_VALUE, "N", "worker threads (0 = one per core)", NULL },
+	[O_DEMO] = { 0, "demo", AIGW_OPT_FLAG, NULL,
+		     "start with a built-in mock provider, a demo route and a demo key (state kept in a temporary directory)",
+		     NULL },
+};
+static const int serve_opts[] = { O_LISTEN, O_WORKERS, O_DEMO, AIGW_OPT_END };
+static const struct aigw_verb verbs[] = {
+	{ NULL, "", 0, 0, NULL, "run the gateway", serve_opts },
+};
+
+const struct aigw_cmdspec cmd_serve_spec = {
+	"serve", "run the gateway: an OpenAI-compatible API in front of your nodes", opts,
+	sizeof(opts) / sizeof(opts[0]), verbs, 1,
+};
+
+struct control {
+	struct aigw_gateway *gw;
+	const char *config_path;   /* NULL: no file to re-read */
+	uint64_t drain_ms;
+	atomic_bool quit;
+};
+
+static void *control_main(void *arg)
+{
+	struct control *ctl = arg;
+	sigset_t set;
+	struct timespec tick = { 0, 250 * 1000 * 1000 };
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	while (!atomic_load(&ctl->quit)) {
+		struct aigw_err err = { 0 };
+		int sig = sigtimedwait(&set, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT) {
+			aigw_log_info("draining (up to %llu ms) and stopping",
+				      (unsigned long long)ctl->drain_ms);
+			aigw_gateway_stop(ctl->gw, ctl->drain_ms);
+			break;
+		}
+		if (sig == SIGHUP) {
+			struct aigw_conf conf;
+			aigw_conf_init(&conf);
+			if (ctl->config_path && aigw_conf_load_file(&conf, ctl->config_path, &err))
+				aigw_log_error("SIGHUP: %s; keeping the old configuration", err.msg);
+			else if (aigw_gateway_reload(ctl->gw, &conf, &err))
+				aigw_log_error("SIGHUP: %s; keeping the old configuration", err.msg);
+			else
+				aigw_log_info("configuration reloaded%s%s", ctl->config_path ? " from " : "",
+					      ctl->config_path ? ctl->config_path : "");
+			aigw_conf_release(&conf);
+			continue;
+		}
+		if (aigw_gateway_poll(ctl->gw, &err) < 0)
+			aigw_log_warn("cannot read the database: %s", err.msg);
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- demo */
+
+struct demo {
+	char dir[64];
+	char db[128];
+	struct aigw_mock *mock;
+	struct aigw_server *server;
+	pthread_t thread;
+	bool running;
+	char key[AIGW_APIKEY_LEN + 1];
+};
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void *demo_main(void *arg)
+{
+	struct demo *d = arg;
+	aigw_server_run(d->server, NULL);
+	return NULL;
+}
+
+/* A mock provider on a free port, a node and a route to it, and a key, all
+ * in a temporary database so the demo leaves the real one alone. */
+static int demo_start(struct cli *cli, struct demo *d)
+{
+	struct aigw_mock_config mc;
+	struct aigw_server_config sc;
+	struct aigw_store *s = NULL;
+	struct aigw_err err = { 0 };
+	struct aigw_node n;
+	struct aigw_route r;
+	struct aigw_key k;
+	struct aigw_key_changes kc = { .name = "demo" };
+	int rc;
+
+	snprintf(d->dir, sizeof(d->dir), "%s/aigw-demo-XXXXXX",
+		 getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(d->dir))
+		return cli_failf(cli, AIGW_EFAIL, "cannot make a temporary directory");
+	snprintf(d->db, sizeof(d->db), "%s/aigw.db", d->dir);
+	aigw_mock_config_init(&mc);
+	rc = aigw_mock_new(&d->mock, &mc, &err);
+	aigw_mock_config_release(&mc);
+	if (rc)
+		return cli_fail(cli, &err);
+	aigw_server_config_init(&sc);
+	sc.listen = "127.0.0.1:0";
+	sc.workers = 1;
+	aigw_mock_attach(d->mock, &sc);
+	if (aigw_server_new(&d->server, &sc, &err))
+		return cli_fail(cli, &err);
+	if (pthread_create(&d->thread, NULL, demo_main, d))
+		return cli_failf(cli, AIGW_EFAIL, "cannot start the demo mock");
+	d->running = true;
+
+	if (aigw_store_open(&s, d->db, AIGW_STORE_CREATE, &err))
+		return cli_fail(cli, &err);
+	aigw_node_init(&n);
+	n.name = aigw_strdup("demo-mock");
+	{
+		char url[128];
+		snprintf(url, sizeof(url), "http://%s/v1", aigw_server_address(d->server));
+		n.url = aigw_strdup(url);
+	}
+	n.provider = AIGW_PROVIDER_OPENAI_COMPATIBLE;
+	for (size_t i = 0; aigw_mock_default_models[i]; i++)
+		aigw_strv_push(&n.models, aigw_mock_default_models[i]);
+	aigw_route_init(&r);
+	r.name = aigw_strdup("demo");
+	r.path = aigw_strdup("/v1");
+	aigw_strv_push(&r.nodes, "demo-mock");
+	rc = aigw_nodes_add(s, NULL, &n, &err);
+	if (!rc)
+		rc = aigw_routes_add(s, NULL, &r, &err);
+	if (!rc && (rc = aigw_keys_create(s, &kc, &k, d->key, &err)) == 0)
+		aigw_key_release(&k);
+	aigw_node_release(&n);
+	aigw_route_release(&r);
+	aigw_store_close(s);
+	return rc ? cli_fail(cli, &err) : 0;
+}
+
+static void demo_stop(struct demo *d)
+{
+	if (d->running) {
+		aigw_server_stop(d->server, 0);
+		pthread_join(d->thread, NULL);
+	}
+	aigw_server_free(d->server);
+	aigw_mock_free(d->mock);
+	memset(d->key, 0, sizeof(d->key));
+	if (d->dir[0])
+		nftw(d->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---------------------------------------------------------------- main */
+
+int cmd_serve(struct cli *cli);
+int cmd_serve(struct cli *cli)
+{
+	const struct aigw_conf *loaded;
+	struct aigw_conf conf;
+	struct aigw_gateway *gw = NULL;
+	struct aigw_err err = { 0 };
+	struct control ctl;
+	struct demo demo;
+	pthread_t control;
+	sigset_t set;
+	char db[4096];
+	const char *db_path;
+	int is_default, rc;
+
+	memset(&demo, 0, sizeof(demo));
+	if ((rc = cli_conf(cli, &loaded)))
+		return rc;
+	conf = *loaded; /* a shallow copy: only scalars are changed below */
+	if (cli_has(cli, O_LISTEN))
+		conf.listen = (char *)cli_value(cli, O_LISTEN);
+	if (cli_has(cli, O_WORKERS) && (rc = cli_int(cli, O_WORKERS, 0, 256, &conf.workers)))
+		return rc;
+
+	if (cli_has(cli, O_DEMO)) {
+		if ((rc = demo_start(cli, &demo)))
+			goto out;
+		db_path = demo.db;
+	} else {
+		struct aigw_store *s;
+		if (aigw_store_path(cli->args.global[AIGW_GOPT_DB].value, db, sizeof(db),
+				    &is_default, &err))
+			return cli_fail(cli, &err);
+		/* Make (or migrate) the database now, with the usual rules. */
+		if ((rc = cli_store(cli, true, &s)))
+			return rc;
+		db_path = db;
+	}
+
+	/* Signals are taken by the control thread only: block them in every
+	 * thread, which inherit this mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (aigw_gateway_new(&gw, &conf, db_path, &err)) {
+		rc = cli_fail(cli, &err);
+		goto out;
+	}
+	printf("listening on %s\n", aigw_gateway_address(gw));
+	if (demo.key[0]) {
+		printf("demo key: %s\n"
+		       "try: curl http://%s/v1/chat/completions -H 'Authorization: Bearer %s' "
+		       "-d '{\"model\":\"mock-1\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}'\n",
+		       demo.key, aigw_gateway_address(gw), demo.key);
+	}
+	fflush(stdout);
+
+	ctl.gw = gw;
+	ctl.config_path = cli->conf.path;
+	ctl.drain_ms = (uint64_t)conf.drain_timeout_ms;
+	atomic_init(&ctl.quit, false);
+	if (pthread_create(&control, NULL, control_main, &ctl)) {
+		rc = cli_failf(cli, AIGW_EFAIL, "cannot start the control thread");
+		goto out;
+	}
+	rc = aigw_gateway_run(gw, &err) ? cli_fail(cli, &err) : 0;
+	atomic_store(&ctl.quit, true);
+	pthread_join(control, NULL);
+out:
+	aigw_gateway_free(gw);
+	if (cli_has(cli, O_DEMO))
+		demo_stop(&demo);
+	return rc;
+}

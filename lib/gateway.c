@@ -1,0 +1,1052 @@
+/* gateway: see gateway.h. */
+#include "gateway.h"
+
+#include <cJSON.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "auth.h"
+#include "balance.h"
+#include "buf.h"
+#include "clock.h"
+#include "log.h"
+#include "mem.h"
+#include "metrics.h"
+#include "rand.h"
+#include "reqlog.h"
+#include "server.h"
+#include "snapshot.h"
+#include "sse.h"
+#include "upstream.h"
+
+/* Bytes of a plain (not streamed) answer kept to read its usage from. */
+#define USAGE_BODY_MAX (1u << 20)
+
+enum family {
+	F_REQUESTS,
+	F_DURATION,
+	F_TTFB,
+	F_IN_FLIGHT,
+	F_TOKENS,
+	F_COUNT
+};
+
+struct worker {
+	struct aigw_gateway *gw;
+	int index;
+	struct aigw_upstream *up;
+	struct aigw_snapshot *snap;      /* this worker's current state */
+	uint64_t generation;
+	struct aigw_balancer *balancers; /* one per route of snap */
+	size_t n_balancers;
+	struct aigw_metrics_shard *shard;
+	uint64_t rng;                    /* request ids: splitmix64 state */
+};
+
+struct aigw_gateway {
+	struct aigw_server *server;
+	struct aigw_metrics *metrics;
+	int family[F_COUNT];
+	struct aigw_reqlog *log;
+	struct aigw_store *store;        /* control thread only */
+	struct aigw_conf conf;           /* nodes and routes of the last reload */
+	int auth;
+	int64_t upstream_timeout_ms;
+	pthread_mutex_t mu;              /* guards latest */
+	struct aigw_snapshot *latest;
+	atomic_uint_fast64_t generation;
+	struct worker *workers;
+	int n_workers;
+};
+
+/* One request's state, from the handler to the log row. */
+struct call {
+	struct aigw_gateway *gw;
+	struct worker *w;
+	struct aigw_server_req *req;
+	struct aigw_snapshot *snap;
+	int route;                       /* index in snap, -1 */
+	int node;                        /* index in snap, -1 */
+	const struct aigw_key *key;
+	bool ai, stream, sse;
+	char request_id[40];
+	char model[129];
+	char traceparent[64];
+	int64_t ts_ms;
+	struct aigw_xfer *xfer;
+	struct aigw_strv up_headers;
+	char *url;
+	int retries_left;
+	bool *tried;                     /* per route candidate */
+	int status;
+	bool head_sent, pause_next, done;
+	uint64_t upstream_start_us, head_us;
+	uint64_t bytes_out;
+	struct aigw_xfer_result res;
+	struct aigw_sse sse_parser;
+	struct aigw_buf body_copy;
+	int64_t prompt_tokens, completion_tokens;
+	const char *error;
+};
+
+/* ------------------------------------------------------------ snapshot */
+
+static void publish(struct aigw_gateway *gw, struct aigw_snapshot *s)
+{
+	struct aigw_snapshot *old;
+
+	pthread_mutex_lock(&gw->mu);
+	old = gw->latest;
+	gw->latest = s;
+	atomic_fetch_add_explicit(&gw->generation, 1, memory_order_release);
+	pthread_mutex_unlock(&gw->mu);
+	aigw_snapshot_unref(old);
+}
+
+/* Switches the worker to the latest snapshot if it changed: one atomic
+ * load per request, the mutex only when there is something new. */
+static void refresh(struct worker *w)
+{
+	struct aigw_gateway *gw = w->gw;
+	uint64_t g = atomic_load_explicit(&gw->generation, memory_order_acquire);
+	struct aigw_snapshot *old = w->snap;
+
+	if (g == w->generation && w->snap)
+		return;
+	pthread_mutex_lock(&gw->mu);
+	w->snap = aigw_snapshot_ref(gw->latest);
+	w->generation = atomic_load_explicit(&gw->generation, memory_order_relaxed);
+	pthread_mutex_unlock(&gw->mu);
+	for (size_t i = 0; i < w->n_balancers; i++)
+		aigw_balancer_release(&w->balancers[i]);
+	free(w->balancers);
+	w->n_balancers = w->snap->cat.n_routes;
+	w->balancers = aigw_calloc(w->n_balancers ? w->n_balancers : 1, sizeof(*w->balancers));
+	for (size_t i = 0; i < w->n_balancers; i++)
+		aigw_balancer_init(&w->balancers[i], w->snap->cat.routes[i].policy,
+				   w->snap->routes[i].n);
+	aigw_snapshot_unref(old);
+}
+
+static void keep_conf(struct aigw_gateway *gw, const struct aigw_conf *conf)
+{
+	struct aigw_conf copy;
+
+	memset(&copy, 0, sizeof(copy));
+	copy.n_nodes = conf ? conf->n_nodes : 0;
+	copy.n_routes = conf ? conf->n_routes : 0;
+	copy.nodes = aigw_calloc(copy.n_nodes ? copy.n_nodes : 1, sizeof(*copy.nodes));
+	copy.routes = aigw_calloc(copy.n_routes ? copy.n_routes : 1, sizeof(*copy.routes));
+	for (size_t i = 0; i < copy.n_nodes; i++)
+		aigw_node_copy(&copy.nodes[i], &conf->nodes[i]);
+	for (size_t i = 0; i < copy.n_routes; i++)
+		aigw_route_copy(&copy.routes[i], &conf->routes[i]);
+	aigw_conf_release(&gw->conf);
+	gw->conf = copy;
+}
+
+int aigw_gateway_reload(struct aigw_gateway *gw, const struct aigw_conf *conf,
+			struct aigw_err *err)
+{
+	struct aigw_snapshot *s;
+	int rc = aigw_snapshot_build(conf, gw->store, &s, err);
+
+	if (rc)
+		return rc;
+	keep_conf(gw, conf);
+	for (size_t i = 0; i < s->cat.n_nodes; i++)
+		if (s->nodes[i].credential_missing)
+			aigw_log_warn("node '%s': environment variable '%s' is not set; "
+				      "requests go out without credentials",
+				      s->nodes[i].node->name, s->nodes[i].node->api_key_env);
+	publish(gw, s);
+	return 0;
+}
+
+int aigw_gateway_poll(struct aigw_gateway *gw, struct aigw_err *err)
+{
+	int64_t v;
+	int rc;
+
+	if (!gw->store)
+		return 0;
+	if ((rc = aigw_store_data_version(gw->store, &v, err)))
+		return rc;
+	pthread_mutex_lock(&gw->mu);
+	bool same = gw->latest && gw->latest->data_version == v;
+	pthread_mutex_unlock(&gw->mu);
+	if (same)
+		return 0;
+	if ((rc = aigw_gateway_reload(gw, &gw->conf, err)))
+		return rc;
+	return 1;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static uint64_t next_random(struct worker *w)
+{
+	/* splitmix64: ids need to be unique, not secret; seeded from the
+	 * kernel's CSPRNG per worker. */
+	uint64_t z = (w->rng += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static bool path_is(const struct aigw_server_req *req, const char *p)
+{
+	size_t n = strlen(p);
+	return req->path.len == n && memcmp(req->path.ptr, p, n) == 0;
+}
+
+/* A request id from the client is kept when it is short and printable. */
+static void request_id(struct call *c)
+{
+	const struct aigw_http_slice *h = aigw_server_req_header(c->req, "x-request-id");
+	if (h && h->len > 0 && h->len < sizeof(c->request_id)) {
+		bool ok = true;
+		for (size_t i = 0; i < h->len; i++)
+			if (h->ptr[i] <= 0x20 || h->ptr[i] >= 0x7f)
+				ok = false;
+		if (ok) {
+			memcpy(c->request_id, h->ptr, h->len);
+			c->request_id[h->len] = '\0';
+			return;
+		}
+	}
+	snprintf(c->request_id, sizeof(c->request_id), "%016llx%016llx",
+		 (unsigned long long)next_random(c->w), (unsigned long long)next_random(c->w));
+}
+
+/* W3C trace context: a valid incoming traceparent continues the trace
+ * with a new parent id; otherwise a new trace starts. */
+static void traceparent(struct call *c)
+{
+	const struct aigw_http_slice *h = aigw_server_req_header(c->req, "traceparent");
+	char trace[33];
+
+	if (h && h->len == 55 && h->ptr[2] == '-' && h->ptr[35] == '-' && h->ptr[52] == '-') {
+		memcpy(trace, h->ptr + 3, 32);
+		trace[32] = '\0';
+	} else {
+		snprintf(trace, sizeof(trace), "%016llx%016llx",
+			 (unsigned long long)next_random(c->w),
+			 (unsigned long long)next_random(c->w));
+	}
+	snprintf(c->traceparent, sizeof(c->traceparent), "00-%s-%016llx-01", trace,
+		 (unsigned long long)next_random(c->w));
+}
+
+/* The common response headers: request id and the time spent here. */
+static size_t extra_headers(struct call *c, char *out, size_t n)
+{
+	uint64_t now = aigw_clock_mono_us();
+	uint64_t upstream = c->head_us ? c->head_us - c->upstream_start_us : 0;
+	uint64_t spent = now - c->req->start_us;
+	int w = snprintf(out, n, "x-request-id: %s\r\nx-aigw-overhead-us: %llu\r\n", c->request_id,
+			 (unsigned long long)(spent > upstream ? spent - upstream : 0));
+	return w < 0 ? 0 : (size_t)w < n ? (size_t)w : n - 1;
+}
+
+/* ------------------------------------------------------------ ending */
+
+static void account(struct call *c)
+{
+	struct aigw_gateway *gw = c->gw;
+	const struct aigw_snapshot_route *r = c->route >= 0 ? &c->snap->routes[c->route] : NULL;
+	const char *route = r ? r->route->name : "";
+	const char *node = c->node >= 0 ? c->snap->nodes[c->node].node->name : "";
+	uint64_t latency = aigw_clock_mono_us() - c->req->start_us;
+	struct aigw_reqlog_row row;
+	char status[8];
+
+	snprintf(status, sizeof(status), "%d", c->status);
+	{
+		const char *l[] = { route, node, status };
+		aigw_metrics_inc(c->w->shard, gw->family[F_REQUESTS], l, 1);
+	}
+	{
+		const char *l[] = { route };
+		aigw_metrics_observe_labels(c->w->shard, gw->family[F_DURATION], l, latency);
+	}
+	if (c->res.head_received) {
+		const char *l[] = { node };
+		aigw_metrics_observe_labels(c->w->shard, gw->family[F_TTFB], l, c->res.ttfb_us);
+	}
+	if (c->prompt_tokens >= 0) {
+		const char *l[] = { node, "prompt" };
+		aigw_metrics_inc(c->w->shard, gw->family[F_TOKENS], l, (uint64_t)c->prompt_tokens);
+	}
+	if (c->completion_tokens >= 0) {
+		const char *l[] = { node, "completion" };
+		aigw_metrics_inc(c->w->shard, gw->family[F_TOKENS], l,
+				 (uint64_t)c->completion_tokens);
+	}
+
+	aigw_reqlog_row_init(&row);
+	row.ts_ms = c->ts_ms;
+	row.status = c->status;
+	row.stream = c->stream;
+	row.latency_us = (int64_t)latency;
+	if (c->upstream_start_us) {
+		row.upstream_us = (int64_t)(c->res.total_us ? c->res.total_us
+							    : aigw_clock_mono_us() - c->upstream_start_us);
+		if (c->res.head_received)
+			row.ttfb_us = (int64_t)c->res.ttfb_us;
+	}
+	row.bytes_in = (int64_t)c->req->body_len;
+	row.bytes_out = (int64_t)c->bytes_out;
+	if (c->prompt_tokens >= 0)
+		row.prompt_tokens = c->prompt_tokens;
+	if (c->completion_tokens >= 0)
+		row.completion_tokens = c->completion_tokens;
+	if (c->key) {
+		row.key_id = c->key->id;
+		aigw_strlcpy(row.key_name, c->key->name, sizeof(row.key_name));
+	}
+	aigw_strlcpy(row.request_id, c->request_id, sizeof(row.request_id));
+	aigw_strlcpy(row.route, route, sizeof(row.route));
+	aigw_strlcpy(row.node, node, sizeof(row.node));
+	aigw_strlcpy(row.model, c->model, sizeof(row.model));
+	if (c->error)
+		aigw_strlcpy(row.error, c->error, sizeof(row.error));
+	aigw_reqlog_push(gw->log, &row);
+}
+
+/* Runs when the request's pool is freed, however the request ended. */
+static void call_cleanup(void *arg)
+{
+	struct call *c = arg;
+
+	if (c->xfer) {
+		aigw_upstream_abort(c->xfer);
+		c->xfer = NULL;
+	}
+	if (!c->done) {
+		/* The client went away first. */
+		if (!c->status)
+			c->status = 499;
+		c->error = c->error ? c->error : "client_closed";
+		account(c);
+	}
+	aigw_metrics_gauge_add(c->w->shard, c->gw->family[F_IN_FLIGHT], 0, -1);
+	aigw_strv_release(&c->up_headers);
+	free(c->url);
+	aigw_sse_release(&c->sse_parser);
+	aigw_buf_release(&c->body_copy);
+	aigw_snapshot_unref(c->snap);
+}
+
+/* Answers with an error of the gateway's own and ends the request. */
+static void fail(struct call *c, int status, const char *type, const char *code,
+		 const char *message, const char *more_headers)
+{
+	char h[256];
+	size_t n = extra_headers(c, h, sizeof(h));
+
+	if (more_headers)
+		n += (size_t)snprintf(h + n, sizeof(h) - n, "%s", more_headers);
+	c->status = status;
+	c->error = code;
+	c->done = true;
+	account(c);
+	aigw_server_respond_error(c->req, status, h, n, type, code, message);
+}
+
+/* ------------------------------------------------------------ usage */
+
+static void usage_from(struct call *c, const cJSON *root)
+{
+	const cJSON *u = cJSON_GetObjectItemCaseSensitive(root, "usage");
+	const cJSON *p, *q;
+
+	if (!cJSON_IsObject(u))
+		return;
+	p = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
+	q = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
+	if (cJSON_IsNumber(p))
+		c->prompt_tokens = (int64_t)p->valuedouble;
+	if (cJSON_IsNumber(q))
+		c->completion_tokens = (int64_t)q->valuedouble;
+}
+
+static int sse_event(const struct aigw_sse_event *ev, void *arg)
+{
+	struct call *c = arg;
+	cJSON *root;
+
+	/* Only the chunk that carries usage is worth parsing. */
+	if (!memmem(ev->data, ev->data_len, "\"usage\"", 7))
+		return 0;
+	root = cJSON_ParseWithLength(ev->data, ev->data_len);
+	if (root) {
+		usage_from(c, root);
+		cJSON_Delete(root);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ upstream */
+
+static bool hop_by_hop(const char *line, size_t name_len)
+{
+	static const char *const names[] = {
+		"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+		"trailer", "trailers", "transfer-encoding", "upgrade", "content-length", "date",
+		"server", NULL,
+	};
+	for (int i = 0; names[i]; i++)
+		if (strlen(names[i]) == name_len && strncasecmp(line, names[i], name_len) == 0)
+			return true;
+	return false;
+}
+
+static int on_head(struct aigw_xfer *x, int status, const struct aigw_strv *headers, void *arg)
+{
+	struct call *c = arg;
+	struct aigw_buf h = AIGW_BUF_INIT;
+	char extra[256];
+	int64_t length = -1;
+	int rc;
+	(void)x;
+
+	c->head_us = aigw_clock_mono_us();
+	c->status = status;
+	for (size_t i = 0; i < headers->n; i++) {
+		const char *line = headers->v[i], *colon = strchr(line, ':');
+		size_t nl;
+		if (!colon)
+			continue;
+		nl = (size_t)(colon - line);
+		if (nl == 14 && strncasecmp(line, "content-length", 14) == 0)
+			length = strtoll(colon + 1, NULL, 10);
+		if (nl == 12 && strncasecmp(line, "content-type", 12) == 0 &&
+		    strstr(colon, "text/event-stream"))
+			c->sse = true;
+		if (hop_by_hop(line, nl) || (nl == 12 && strncasecmp(line, "x-request-id", 12) == 0))
+			continue;
+		aigw_buf_puts(&h, line);
+		aigw_buf_puts(&h, "\r\n");
+	}
+	if (c->stream || c->sse)
+		aigw_buf_puts(&h, "X-Accel-Buffering: no\r\n");
+	aigw_buf_append(&h, extra, extra_headers(c, extra, sizeof(extra)));
+	/* A HEAD answer has no body whatever its Content-Length says. */
+	if (c->req->method == AIGW_HTTP_HEAD)
+		length = -1;
+	rc = aigw_server_stream_start(c->req, status, h.data, h.len, length);
+	aigw_buf_release(&h);
+	c->head_sent = true;
+	if (c->sse)
+		aigw_sse_init(&c->sse_parser, 0);
+	return rc == 0 ? 0 : -1;
+}
+
+static int on_data(struct aigw_xfer *x, const char *data, size_t len, void *arg)
+{
+	struct call *c = arg;
+	int rc;
+	(void)x;
+
+	if (c->pause_next) {
+		/* The last write filled the client's buffer: keep these bytes in
+		 * libcurl until the client has read (backpressure). */
+		c->pause_next = false;
+		return AIGW_AGAIN;
+	}
+	rc = aigw_server_stream_write(c->req, data, len);
+	if (rc < 0)
+		return -1;
+	c->bytes_out += len;
+	if (rc == AIGW_SERVER_FULL)
+		c->pause_next = true;
+	if (c->sse)
+		aigw_sse_feed(&c->sse_parser, data, len, sse_event, c);
+	else if (c->ai && c->body_copy.len + len <= USAGE_BODY_MAX)
+		aigw_buf_append(&c->body_copy, data, len);
+	return 0;
+}
+
+static void drained(struct aigw_server_req *req, void *arg)
+{
+	struct call *c = arg;
+	(void)req;
+	if (c->xfer)
+		aigw_upstream_resume(c->xfer);
+}
+
+static int start_upstream(struct call *c);
+
+static void on_done(struct aigw_xfer *x, const struct aigw_xfer_result *res, void *arg)
+{
+	struct call *c = arg;
+	(void)x;
+
+	c->xfer = NULL;
+	c->res = *res;
+	if (res->outcome != AIGW_XFER_OK && !c->head_sent) {
+		if (res->outcome == AIGW_XFER_CONNECT && c->retries_left > 0) {
+			/* Nothing reached the client: another node may answer. */
+			c->retries_left--;
+			aigw_log_info("request %s: node '%s' unreachable (%s); retrying",
+				      c->request_id, c->snap->nodes[c->node].node->name,
+				      res->message);
+			if (start_upstream(c) == 0)
+				return;
+		}
+		if (res->outcome == AIGW_XFER_TIMEOUT)
+			fail(c, 504, "server_error", "upstream_timeout",
+			     "the upstream did not answer in time", NULL);
+		else if (res->outcome == AIGW_XFER_CONNECT)
+			fail(c, 502, "server_error", "upstream_unreachable",
+			     "the upstream refused the connection or could not be reached", NULL);
+		else
+			fail(c, 502, "server_error", "upstream_error",
+			     "the upstream failed before answering", NULL);
+		return;
+	}
+	if (!c->sse && c->ai && c->body_copy.len) {
+		cJSON *root = cJSON_ParseWithLength(c->body_copy.data, c->body_copy.len);
+		if (root) {
+			usage_from(c, root);
+			cJSON_Delete(root);
+		}
+	}
+	if (res->outcome != AIGW_XFER_OK)
+		c->error = res->outcome == AIGW_XFER_TIMEOUT ? "upstream_timeout_midway"
+							     : "upstream_failed_midway";
+	c->done = true;
+	account(c);
+	aigw_server_stream_finish(c->req);
+}
+
+static const struct aigw_xfer_ops xfer_ops = { on_head, on_data, on_done };
+
+/* Picks a node not tried yet; -1 when none is left. */
+static int pick(struct call *c)
+{
+	const struct aigw_snapshot_route *r = &c->snap->routes[c->route];
+	struct aigw_balance_candidate cand[64];
+	size_t n = r->n < 64 ? r->n : 64;
+	bool any_active = false;
+	int i;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t j = 0; j < n; j++) {
+			int ni = r->node[j];
+			const struct aigw_node *node = ni >= 0 ? c->snap->nodes[ni].node : NULL;
+			bool ok = node && node->state == AIGW_NODE_ENABLED && !c->tried[j] &&
+				  aigw_node_serves(node, c->model[0] ? c->model : NULL);
+			/* Standby nodes take traffic only when no active node can. */
+			cand[j].eligible = ok && (pass == 1 || !node->standby);
+			cand[j].weight = node ? node->weight : 1;
+			any_active |= cand[j].eligible;
+		}
+		if (any_active)
+			break;
+	}
+	i = aigw_balance_pick(&c->w->balancers[c->route], cand);
+	if (i >= 0)
+		c->tried[i] = true;
+	return i < 0 ? -1 : r->node[i];
+}
+
+static bool skip_request_header(const struct aigw_http_header *h, bool strip_auth)
+{
+	static const char *const names[] = {
+		"connection", "keep-alive", "proxy-authorization", "proxy-connection", "te",
+		"trailer", "transfer-encoding", "upgrade", "host", "content-length", "expect",
+		"x-request-id", "traceparent", "x-forwarded-proto", NULL,
+	};
+	for (int i = 0; names[i]; i++)
+		if (aigw_http_slice_eq(h->name, names[i]))
+			return true;
+	if (strip_auth &&
+	    (aigw_http_slice_eq(h->name, "authorization") || aigw_http_slice_eq(h->name, "x-api-key")))
+		return true;
+	return false;
+}
+
+static void build_headers(struct call *c, const struct aigw_snapshot_node *sn)
+{
+	const struct aigw_http_request *http = c->req->http;
+	struct aigw_buf line = AIGW_BUF_INIT;
+	const char *xff = NULL;
+	size_t xff_len = 0;
+
+	aigw_strv_release(&c->up_headers);
+	for (size_t i = 0; i < http->header_count; i++) {
+		const struct aigw_http_header *h = &http->headers[i];
+		if (skip_request_header(h, c->gw->auth == AIGW_AUTH_KEYS || sn->credential))
+			continue;
+		if (aigw_http_slice_eq(h->name, "x-forwarded-for")) {
+			xff = h->value.ptr;
+			xff_len = h->value.len;
+			continue;
+		}
+		aigw_buf_reset(&line);
+		aigw_buf_printf(&line, "%.*s: %.*s", (int)h->name.len, h->name.ptr,
+				(int)h->value.len, h->value.ptr);
+		aigw_strv_push(&c->up_headers, line.data);
+	}
+	aigw_buf_reset(&line);
+	if (xff)
+		aigw_buf_printf(&line, "X-Forwarded-For: %.*s, %s", (int)xff_len, xff, c->req->peer);
+	else
+		aigw_buf_printf(&line, "X-Forwarded-For: %s", c->req->peer);
+	aigw_strv_push(&c->up_headers, line.data);
+	aigw_strv_push(&c->up_headers, "X-Forwarded-Proto: http");
+	aigw_buf_reset(&line);
+	aigw_buf_printf(&line, "X-Request-Id: %s", c->request_id);
+	aigw_strv_push(&c->up_headers, line.data);
+	aigw_buf_reset(&line);
+	aigw_buf_printf(&line, "traceparent: %s", c->traceparent);
+	aigw_strv_push(&c->up_headers, line.data);
+	if (sn->credential) {
+		aigw_buf_reset(&line);
+		aigw_buf_printf(&line, "Authorization: Bearer %s", sn->credential);
+		aigw_strv_push(&c->up_headers, line.data);
+		/* the buffer held the secret: wipe it before it is freed */
+		memset(line.data, 0, line.len);
+	}
+	aigw_buf_release(&line);
+}
+
+/* The upstream URL: for AI providers the node's URL is the API base, so a
+ * base ending in /v1 takes the request path without its /v1; a plain HTTP
+ * node's URL is a prefix put before the whole path. */
+static char *upstream_url(const struct aigw_node *node, const struct aigw_server_req *req)
+{
+	struct aigw_buf b = AIGW_BUF_INIT;
+	const char *target = req->target.ptr;
+	size_t tl = req->target.len, bl = strlen(node->url);
+
+	while (bl && node->url[bl - 1] == '/')
+		bl--;
+	aigw_buf_append(&b, node->url, bl);
+	if (node->provider != AIGW_PROVIDER_HTTP && bl >= 3 &&
+	    memcmp(node->url + bl - 3, "/v1", 3) == 0 && tl >= 4 && memcmp(target, "/v1/", 4) == 0) {
+		target += 3;
+		tl -= 3;
+	}
+	aigw_buf_append(&b, target, tl);
+	return aigw_buf_detach(&b);
+}
+
+static int start_upstream(struct call *c)
+{
+	const struct aigw_route *route = c->snap->routes[c->route].route;
+	struct aigw_xfer_request xr = { 0 };
+	struct aigw_err err;
+	int ni;
+
+	char method[16];
+	size_t ml = c->req->method_name.len < 15 ? c->req->method_name.len : 15;
+
+	memcpy(method, c->req->method_name.ptr, ml);
+	method[ml] = '\0';
+	while ((ni = pick(c)) >= 0) {
+		const struct aigw_snapshot_node *sn = &c->snap->nodes[ni];
+		c->node = ni;
+		free(c->url);
+		c->url = upstream_url(sn->node, c->req);
+		build_headers(c, sn);
+		xr.method = method;
+		xr.url = c->url;
+		xr.headers = &c->up_headers;
+		xr.body = c->req->body;
+		xr.body_len = c->req->body_len;
+		xr.timeout_ms = route->timeout_ms ? route->timeout_ms : c->gw->upstream_timeout_ms;
+		xr.ops = &xfer_ops;
+		xr.arg = c;
+		if (!c->upstream_start_us)
+			c->upstream_start_us = aigw_clock_mono_us();
+		if (aigw_upstream_start(c->w->up, &xr, &c->xfer, &err) == 0)
+			return 0;
+		aigw_log_warn("request %s: cannot start upstream transfer: %s", c->request_id, err.msg);
+	}
+	return -1;
+}
+
+/* ------------------------------------------------------------ built-ins */
+
+static void respond_json(struct call *c, int status, const char *body)
+{
+	char h[256];
+	size_t n = extra_headers(c, h, sizeof(h));
+	n += (size_t)snprintf(h + n, sizeof(h) - n, "Content-Type: application/json\r\n");
+	c->status = status;
+	c->done = true;
+	account(c);
+	aigw_server_respond(c->req, status, h, n, body, strlen(body));
+}
+
+static void serve_models(struct call *c)
+{
+	cJSON *root = cJSON_CreateObject(), *data;
+	char *text;
+
+	cJSON_AddStringToObject(root, "object", "list");
+	data = cJSON_AddArrayToObject(root, "data");
+	for (size_t i = 0; i < c->snap->models.n; i++) {
+		cJSON *m = cJSON_CreateObject();
+		cJSON_AddStringToObject(m, "id", c->snap->models.v[i]);
+		cJSON_AddStringToObject(m, "object", "model");
+		cJSON_AddNumberToObject(m, "created", 0);
+		cJSON_AddStringToObject(m, "owned_by", "aigw");
+		cJSON_AddItemToArray(data, m);
+	}
+	text = cJSON_PrintUnformatted(root);
+	respond_json(c, 200, text);
+	cJSON_free(text);
+	cJSON_Delete(root);
+}
+
+static void serve_metrics(struct call *c)
+{
+	struct aigw_buf b = AIGW_BUF_INIT;
+	struct aigw_server_stats st;
+	struct aigw_reqlog_counters lc;
+	char h[256];
+	size_t n;
+
+	aigw_metrics_write_prometheus(c->gw->metrics, &b);
+	aigw_server_stats(c->gw->server, &st);
+	aigw_reqlog_counters(c->gw->log, &lc);
+	aigw_buf_printf(&b,
+			"# HELP aigw_connections Client connections open now.\n"
+			"# TYPE aigw_connections gauge\naigw_connections %llu\n"
+			"# HELP aigw_log_rows_dropped_total Request log rows lost (queue full or write failed).\n"
+			"# TYPE aigw_log_rows_dropped_total counter\naigw_log_rows_dropped_total %llu\n"
+			"# HELP aigw_log_rows_written_total Request log rows written.\n"
+			"# TYPE aigw_log_rows_written_total counter\naigw_log_rows_written_total %llu\n",
+			(unsigned long long)st.connections, (unsigned long long)lc.dropped,
+			(unsigned long long)lc.written);
+	n = extra_headers(c, h, sizeof(h));
+	n += (size_t)snprintf(h + n, sizeof(h) - n,
+			      "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n");
+	c->status = 200;
+	c->done = true;
+	account(c);
+	aigw_server_respond(c->req, 200, h, n, b.data, b.len);
+	aigw_buf_release(&b);
+}
+
+static bool ready(const struct aigw_snapshot *s)
+{
+	for (size_t i = 0; i < s->cat.n_routes; i++)
+		for (size_t j = 0; j < s->routes[i].n; j++)
+			if (s->routes[i].node[j] >= 0 &&
+			    s->nodes[s->routes[i].node[j]].node->state == AIGW_NODE_ENABLED)
+				return true;
+	return false;
+}
+
+/* ------------------------------------------------------------ pipeline */
+
+static bool is_ai_endpoint(const struct aigw_server_req *req)
+{
+	return req->method == AIGW_HTTP_POST &&
+	       (path_is(req, "/v1/chat/completions") || path_is(req, "/v1/completions") ||
+		path_is(req, "/v1/embeddings"));
+}
+
+/* Reads model and stream from an AI request body; 0, or answers 400. */
+static int decode(struct call *c)
+{
+	cJSON *root = cJSON_ParseWithLength(c->req->body, c->req->body_len);
+	const cJSON *model, *stream;
+
+	if (!root || !cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		fail(c, 400, "invalid_request_error", "invalid_json",
+		     "the request body is not a JSON object", NULL);
+		return -1;
+	}
+	model = cJSON_GetObjectItemCaseSensitive(root, "model");
+	if (!cJSON_IsString(model) || !model->valuestring[0]) {
+		cJSON_Delete(root);
+		fail(c, 400, "invalid_request_error", "missing_model",
+		     "the request must name a model (\"model\": \"...\")", NULL);
+		return -1;
+	}
+	if (strlen(model->valuestring) >= sizeof(c->model)) {
+		cJSON_Delete(root);
+		fail(c, 400, "invalid_request_error", "invalid_model", "the model name is too long",
+		     NULL);
+		return -1;
+	}
+	aigw_strlcpy(c->model, model->valuestring, sizeof(c->model));
+	stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
+	c->stream = cJSON_IsTrue(stream);
+	cJSON_Delete(root);
+	return 0;
+}
+
+static int authenticate(struct call *c)
+{
+	const struct aigw_http_slice *a = aigw_server_req_header(c->req, "authorization");
+	const struct aigw_http_slice *x = aigw_server_req_header(c->req, "x-api-key");
+	struct aigw_auth_result r;
+	const char *token;
+	size_t len;
+
+	if (c->gw->auth == AIGW_AUTH_NONE)
+		return 0;
+	token = aigw_auth_token(a ? a->ptr : NULL, a ? a->len : 0, x ? x->ptr : NULL,
+				x ? x->len : 0, &len);
+	aigw_auth_check(c->snap, token, len, c->model[0] ? c->model : NULL,
+			aigw_clock_wall_s(), &r);
+	c->key = r.key;
+	if (r.verdict == AIGW_AUTH_OK)
+		return 0;
+	fail(c, r.status, r.type, r.code, r.message,
+	     r.status == 401 ? "WWW-Authenticate: Bearer\r\n" : NULL);
+	return -1;
+}
+
+static void handle(struct aigw_server_req *req, void *arg)
+{
+	struct aigw_gateway *gw = arg;
+	struct worker *w = req->worker_data;
+	struct call *c;
+	struct aigw_route_request rr;
+	struct aigw_strv headers = AIGW_STRV_INIT;
+	ssize_t route;
+	char path[2048];
+
+	refresh(w);
+	c = aigw_pool_calloc(req->pool, sizeof(*c));
+	c->gw = gw;
+	c->w = w;
+	c->req = req;
+	c->snap = aigw_snapshot_ref(w->snap);
+	c->route = c->node = -1;
+	c->prompt_tokens = c->completion_tokens = -1;
+	c->ts_ms = aigw_clock_wall_ms();
+	aigw_buf_init(&c->body_copy);
+	aigw_sse_init(&c->sse_parser, 0);
+	aigw_pool_cleanup(req->pool, call_cleanup, c);
+	aigw_metrics_gauge_add(w->shard, gw->family[F_IN_FLIGHT], 0, 1);
+	request_id(c);
+	traceparent(c);
+
+	if (req->method == AIGW_HTTP_GET || req->method == AIGW_HTTP_HEAD) {
+		if (path_is(req, "/healthz")) {
+			respond_json(c, 200, "{\"status\":\"ok\"}");
+			return;
+		}
+		if (path_is(req, "/readyz")) {
+			if (ready(c->snap))
+				respond_json(c, 200, "{\"status\":\"ready\"}");
+			else
+				fail(c, 503, "server_error", "not_ready",
+				     "no route has an enabled node", "Retry-After: 1\r\n");
+			return;
+		}
+		if (path_is(req, "/metrics")) {
+			serve_metrics(c);
+			return;
+		}
+	}
+	c->ai = is_ai_endpoint(req);
+	if (c->ai && decode(c))
+		return;
+	if (authenticate(c))
+		return;
+	if (req->method == AIGW_HTTP_GET && path_is(req, "/v1/models")) {
+		serve_models(c);
+		return;
+	}
+
+	if (req->path.len >= sizeof(path)) {
+		fail(c, 414, "invalid_request_error", "path_too_long", "the path is too long", NULL);
+		return;
+	}
+	memcpy(path, req->path.ptr, req->path.len);
+	path[req->path.len] = '\0';
+	for (size_t i = 0; i < req->http->header_count; i++) {
+		const struct aigw_http_header *h = &req->http->headers[i];
+		char *line = aigw_pool_printf(req->pool, "%.*s: %.*s", (int)h->name.len,
+					      h->name.ptr, (int)h->value.len, h->value.ptr);
+		aigw_strv_push(&headers, line);
+	}
+	rr.method = aigw_pool_strndup(req->pool, req->method_name.ptr, req->method_name.len);
+	rr.path = path;
+	rr.model = c->model[0] ? c->model : NULL;
+	rr.headers = &headers;
+	route = aigw_route_match(c->snap->cat.routes, c->snap->cat.n_routes, &rr, NULL);
+	aigw_strv_release(&headers);
+	if (route < 0) {
+		if (c->ai) {
+			char *m = aigw_pool_printf(req->pool, "no route serves model '%s'", c->model);
+			fail(c, 404, "invalid_request_error", "model_not_found", m, NULL);
+		} else {
+			fail(c, 404, "invalid_request_error", "not_found", "no route matches this path",
+			     NULL);
+		}
+		return;
+	}
+	c->route = (int)route;
+	c->retries_left = (int)c->snap->cat.routes[route].retries;
+	c->tried = aigw_pool_calloc(req->pool, c->snap->routes[route].n + 1);
+	aigw_server_on_drained(req, drained, c);
+	if (start_upstream(c) != 0)
+		fail(c, 503, "server_error", "no_node_available",
+		     "no node of this route can take the request now", "Retry-After: 1\r\n");
+}
+
+/* ------------------------------------------------------------ workers */
+
+static int worker_init(struct aigw_server *s, struct aigw_ev *ev, int index, void *arg,
+		       void **data, struct aigw_err *err)
+{
+	struct aigw_gateway *gw = arg;
+	struct worker *w = &gw->workers[index];
+	(void)s;
+
+	w->gw = gw;
+	w->index = index;
+	w->shard = aigw_metrics_shard(gw->metrics, (unsigned)index);
+	if (aigw_rand_bytes(&w->rng, sizeof(w->rng), err))
+		return AIGW_EFAIL;
+	w->up = aigw_upstream_new(ev, err);
+	if (!w->up)
+		return AIGW_EFAIL;
+	refresh(w);
+	*data = w;
+	return 0;
+}
+
+static void worker_fini(struct aigw_server *s, struct aigw_ev *ev, int index, void *arg,
+			void *data)
+{
+	struct worker *w = data;
+	(void)s;
+	(void)ev;
+	(void)index;
+	(void)arg;
+
+	aigw_upstream_free(w->up);
+	w->up = NULL;
+	for (size_t i = 0; i < w->n_balancers; i++)
+		aigw_balancer_release(&w->balancers[i]);
+	free(w->balancers);
+	w->balancers = NULL;
+	w->n_balancers = 0;
+	aigw_snapshot_unref(w->snap);
+	w->snap = NULL;
+}
+
+/* ------------------------------------------------------------ life */
+
+static const char *const l_route_node_status[] = { "route", "node", "status" };
+static const char *const l_route[] = { "route" };
+static const char *const l_node[] = { "node" };
+static const char *const l_node_kind[] = { "node", "kind" };
+
+static int register_metrics(struct aigw_gateway *gw, struct aigw_err *err)
+{
+	const struct aigw_metric_desc d[F_COUNT] = {
+		[F_REQUESTS] = { "aigw_requests_total", "Requests answered, by route, node and status.",
+				 AIGW_METRIC_COUNTER, l_route_node_status, 3, 0, NULL, 0, 0 },
+		[F_DURATION] = { "aigw_request_duration_seconds",
+				 "Time from the first byte of a request to the end of its answer.",
+				 AIGW_METRIC_HISTOGRAM, l_route, 1, 0, NULL, 0, 0 },
+		[F_TTFB] = { "aigw_upstream_ttfb_seconds",
+			     "Time from sending a request upstream to its response head.",
+			     AIGW_METRIC_HISTOGRAM, l_node, 1, 0, NULL, 0, 0 },
+		[F_IN_FLIGHT] = { "aigw_requests_in_flight", "Requests being handled now.",
+				  AIGW_METRIC_GAUGE, NULL, 0, 0, NULL, 0, 0 },
+		[F_TOKENS] = { "aigw_tokens_total",
+			       "Tokens reported by providers' usage, by node and kind (prompt, completion).",
+			       AIGW_METRIC_COUNTER, l_node_kind, 2, 0, NULL, 0, 0 },
+	};
+	for (int i = 0; i < F_COUNT; i++) {
+		int id = aigw_metrics_family(gw->metrics, &d[i], err);
+		if (id < 0)
+			return id;
+		gw->family[i] = id;
+	}
+	return 0;
+}
+
+int aigw_gateway_new(struct aigw_gateway **out, const struct aigw_conf *conf,
+		     const char *db_path, struct aigw_err *err)
+{
+	struct aigw_gateway *gw = aigw_calloc(1, sizeof(*gw));
+	struct aigw_server_config sc;
+	int rc;
+
+	pthread_mutex_init(&gw->mu, NULL);
+	gw->auth = conf->auth;
+	gw->upstream_timeout_ms = conf->upstream_timeout_ms;
+	aigw_server_config_init(&sc);
+	sc.listen = conf->listen;
+	sc.workers = (int)conf->workers;
+	sc.limits.max_header_bytes = (size_t)conf->max_header_bytes;
+	sc.limits.max_headers = (size_t)conf->max_headers;
+	sc.limits.max_body_bytes = (uint64_t)conf->max_body_bytes;
+	sc.header_timeout_ms = (uint64_t)conf->header_timeout_ms;
+	sc.body_timeout_ms = (uint64_t)conf->body_timeout_ms;
+	sc.idle_timeout_ms = (uint64_t)conf->idle_timeout_ms;
+	sc.handler = handle;
+	sc.handler_arg = gw;
+	sc.worker_init = worker_init;
+	sc.worker_fini = worker_fini;
+	sc.worker_arg = gw;
+	if ((rc = aigw_store_open(&gw->store, db_path, 0, err)))
+		goto fail;
+	if ((rc = aigw_gateway_reload(gw, conf, err)))
+		goto fail;
+	if ((rc = aigw_reqlog_start(&gw->log, db_path, (size_t)conf->log_queue, 0, 0, err)))
+		goto fail;
+	if ((rc = aigw_server_new(&gw->server, &sc, err)))
+		goto fail;
+	gw->n_workers = aigw_server_workers(gw->server);
+	gw->workers = aigw_calloc((size_t)gw->n_workers, sizeof(*gw->workers));
+	gw->metrics = aigw_metrics_new((unsigned)gw->n_workers);
+	if ((rc = register_metrics(gw, err)))
+		goto fail;
+	*out = gw;
+	return 0;
+fail:
+	aigw_gateway_free(gw);
+	*out = NULL;
+	return rc;
+}
+
+const char *aigw_gateway_address(const struct aigw_gateway *gw)
+{
+	return aigw_server_address(gw->server);
+}
+
+int aigw_gateway_run(struct aigw_gateway *gw, struct aigw_err *err)
+{
+	return aigw_server_run(gw->server, err);
+}
+
+void aigw_gateway_stop(struct aigw_gateway *gw, uint64_t grace_ms)
+{
+	aigw_server_stop(gw->server, grace_ms);
+}
+
+void aigw_gateway_free(struct aigw_gateway *gw)
+{
+	if (!gw)
+		return;
+	aigw_server_free(gw->server);
+	aigw_reqlog_stop(gw->log);
+	aigw_metrics_free(gw->metrics);
+	free(gw->workers);
+	aigw_snapshot_unref(gw->latest);
+	aigw_store_close(gw->store);
+	aigw_conf_release(&gw->conf);
+	pthread_mutex_destroy(&gw->mu);
+	free(gw);
+}
