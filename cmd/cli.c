@@ -124,12 +124,14 @@ int cli_conf(struct cli *cli, const struct aigw_conf **out)
 
 	if (!cli->conf_loaded) {
 		aigw_conf_init(&cli->conf);
+		/* Marked loaded at once: the defaults allocate, and the caller
+		 * releases whatever is marked, failure or not. */
+		cli->conf_loaded = true;
 		if (aigw_conf_locate(cli->args.global[AIGW_GOPT_CONFIG].value, path, sizeof(path),
 				     &err))
 			return cli_fail(cli, &err);
 		if (path[0] && aigw_conf_load_file(&cli->conf, path, &err))
 			return cli_fail(cli, &err);
-		cli->conf_loaded = true;
 		aigw_log_set_level((enum aigw_log_level)cli->conf.log_level);
 	}
 	*out = &cli->conf;
