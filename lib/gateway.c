@@ -13,6 +13,7 @@
 #include "balance.h"
 #include "buf.h"
 #include "clock.h"
+#include "json.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -360,34 +361,37 @@ static void fail(struct call *c, int status, const char *type, const char *code,
 
 /* ------------------------------------------------------------ usage */
 
-static void usage_from(struct call *c, const cJSON *root)
+static int usage_member(const struct aigw_json_member *m, void *arg)
 {
-	const cJSON *u = cJSON_GetObjectItemCaseSensitive(root, "usage");
-	const cJSON *p, *q;
+	struct call *c = arg;
+	uint64_t n;
 
-	if (!cJSON_IsObject(u))
-		return;
-	p = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
-	q = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
-	if (cJSON_IsNumber(p))
-		c->prompt_tokens = (int64_t)p->valuedouble;
-	if (cJSON_IsNumber(q))
-		c->completion_tokens = (int64_t)q->valuedouble;
+	if (aigw_json_key_is(m, "prompt_tokens") && aigw_json_uint(m->value, m->value_len, &n))
+		c->prompt_tokens = (int64_t)n;
+	else if (aigw_json_key_is(m, "completion_tokens") &&
+		 aigw_json_uint(m->value, m->value_len, &n))
+		c->completion_tokens = (int64_t)n;
+	return 0;
+}
+
+static int answer_member(const struct aigw_json_member *m, void *arg)
+{
+	if (aigw_json_key_is(m, "usage") && m->value[0] == '{')
+		aigw_json_object(m->value, m->value_len, usage_member, arg);
+	return 0;
+}
+
+/* Reads "usage" from an answer or a stream chunk, in place. */
+static void usage_from(struct call *c, const char *text, size_t len)
+{
+	aigw_json_object(text, len, answer_member, c);
 }
 
 static int sse_event(const struct aigw_sse_event *ev, void *arg)
 {
-	struct call *c = arg;
-	cJSON *root;
-
-	/* Only the chunk that carries usage is worth parsing. */
-	if (!memmem(ev->data, ev->data_len, "\"usage\"", 7))
-		return 0;
-	root = cJSON_ParseWithLength(ev->data, ev->data_len);
-	if (root) {
-		usage_from(c, root);
-		cJSON_Delete(root);
-	}
+	/* Only chunks that mention usage are worth reading. */
+	if (memmem(ev->data, ev->data_len, "\"usage\"", 7))
+		usage_from(arg, ev->data, ev->data_len);
 	return 0;
 }
 
@@ -510,13 +514,8 @@ static void on_done(struct aigw_xfer *x, const struct aigw_xfer_result *res, voi
 			     "the upstream failed before answering", NULL);
 		return;
 	}
-	if (!c->sse && c->ai && c->body_copy.len) {
-		cJSON *root = cJSON_ParseWithLength(c->body_copy.data, c->body_copy.len);
-		if (root) {
-			usage_from(c, root);
-			cJSON_Delete(root);
-		}
-	}
+	if (!c->sse && c->ai && c->body_copy.len)
+		usage_from(c, c->body_copy.data, c->body_copy.len);
 	if (res->outcome != AIGW_XFER_OK)
 		c->error = res->outcome == AIGW_XFER_TIMEOUT ? "upstream_timeout_midway"
 							     : "upstream_failed_midway";
@@ -590,8 +589,9 @@ static void build_headers(struct call *c, const struct aigw_snapshot_node *sn)
 			continue;
 		}
 		aigw_buf_reset(&line);
-		aigw_buf_printf(&line, "%.*s: %.*s", (int)h->name.len, h->name.ptr,
-				(int)h->value.len, h->value.ptr);
+		aigw_buf_append(&line, h->name.ptr, h->name.len);
+		aigw_buf_append(&line, ": ", 2);
+		aigw_buf_append(&line, h->value.ptr, h->value.len);
 		aigw_strv_push(&c->up_headers, line.data);
 	}
 	aigw_buf_reset(&line);
@@ -756,35 +756,55 @@ static bool is_ai_endpoint(const struct aigw_server_req *req)
 		path_is(req, "/v1/embeddings"));
 }
 
+struct decoded {
+	struct call *c;
+	int models;
+	bool model_ok;
+};
+
+static int request_member(const struct aigw_json_member *m, void *arg)
+{
+	struct decoded *d = arg;
+
+	if (aigw_json_key_is(m, "model")) {
+		d->models++;
+		d->model_ok = aigw_json_string(m->value, m->value_len, d->c->model,
+					       sizeof(d->c->model));
+	} else if (aigw_json_key_is(m, "stream")) {
+		d->c->stream = m->value_len == 4 && memcmp(m->value, "true", 4) == 0;
+	}
+	return 0;
+}
+
 /* Reads model and stream from an AI request body; 0, or answers 400. */
 static int decode(struct call *c)
 {
-	cJSON *root = cJSON_ParseWithLength(c->req->body, c->req->body_len);
-	const cJSON *model, *stream;
+	struct decoded d = { c, 0, false };
 
-	if (!root || !cJSON_IsObject(root)) {
-		cJSON_Delete(root);
+	if (aigw_json_object(c->req->body, c->req->body_len, request_member, &d) < 0) {
 		fail(c, 400, "invalid_request_error", "invalid_json",
 		     "the request body is not a JSON object", NULL);
 		return -1;
 	}
-	model = cJSON_GetObjectItemCaseSensitive(root, "model");
-	if (!cJSON_IsString(model) || !model->valuestring[0]) {
-		cJSON_Delete(root);
+	if (d.models > 1) {
+		/* Providers read the last one; the key check would read another:
+		 * refuse rather than guess. */
+		fail(c, 400, "invalid_request_error", "invalid_model",
+		     "the request names \"model\" more than once", NULL);
+		return -1;
+	}
+	if (d.models == 0 || (d.model_ok && !c->model[0])) {
+		c->model[0] = '\0';
 		fail(c, 400, "invalid_request_error", "missing_model",
 		     "the request must name a model (\"model\": \"...\")", NULL);
 		return -1;
 	}
-	if (strlen(model->valuestring) >= sizeof(c->model)) {
-		cJSON_Delete(root);
-		fail(c, 400, "invalid_request_error", "invalid_model", "the model name is too long",
-		     NULL);
+	if (!d.model_ok) {
+		c->model[0] = '\0';
+		fail(c, 400, "invalid_request_error", "invalid_model",
+		     "\"model\" must be a string of at most 128 bytes", NULL);
 		return -1;
 	}
-	aigw_strlcpy(c->model, model->valuestring, sizeof(c->model));
-	stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
-	c->stream = cJSON_IsTrue(stream);
-	cJSON_Delete(root);
 	return 0;
 }
 
@@ -870,7 +890,8 @@ static void handle(struct aigw_server_req *req, void *arg)
 	}
 	memcpy(path, req->path.ptr, req->path.len);
 	path[req->path.len] = '\0';
-	for (size_t i = 0; i < req->http->header_count; i++) {
+	/* The header list is only built when some route looks at headers. */
+	for (size_t i = 0; c->snap->header_routes && i < req->http->header_count; i++) {
 		const struct aigw_http_header *h = &req->http->headers[i];
 		char *line = aigw_pool_printf(req->pool, "%.*s: %.*s", (int)h->name.len,
 					      h->name.ptr, (int)h->value.len, h->value.ptr);

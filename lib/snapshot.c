@@ -79,6 +79,8 @@ int aigw_snapshot_build(const struct aigw_conf *conf, struct aigw_store *store,
 		r->route = &s->cat.routes[i];
 		r->n = r->route->nodes.n;
 		r->node = aigw_calloc(r->n ? r->n : 1, sizeof(int));
+		if (r->route->headers.n)
+			s->header_routes = true;
 		for (size_t j = 0; j < r->n; j++)
 			r->node[j] = aigw_snapshot_node_index(s, r->route->nodes.v[j]);
 	}

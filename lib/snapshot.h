@@ -47,6 +47,7 @@ struct aigw_snapshot {
 	size_t key_mask;
 	struct aigw_strv models;            /* sorted union over enabled nodes */
 	int64_t data_version;               /* of the store when built */
+	bool header_routes;                 /* does any route match on headers? */
 };
 
 /* Builds from the config and the store (either may be NULL). The new

@@ -42,11 +42,16 @@ bool aigw_str_eq(const char *a, const char *b)
 
 /* ------------------------------------------------------------------ strv */
 
-void aigw_strv_push(struct aigw_strv *sv, const char *s)
+void aigw_strv_push_n(struct aigw_strv *sv, const char *s, size_t n)
 {
 	sv->v = aigw_realloc(sv->v, (sv->n + 2) * sizeof(*sv->v));
-	sv->v[sv->n++] = aigw_strdup(s);
+	sv->v[sv->n++] = aigw_strndup(s, n);
 	sv->v[sv->n] = NULL;
+}
+
+void aigw_strv_push(struct aigw_strv *sv, const char *s)
+{
+	aigw_strv_push_n(sv, s, strlen(s));
 }
 
 void aigw_strv_release(struct aigw_strv *sv)

@@ -209,11 +209,7 @@ static size_t header_cb(char *data, size_t size, size_t n, void *arg)
 		aigw_strv_release(&x->head); /* a new head (after a 1xx) */
 		return len;
 	}
-	{
-		char *line = aigw_strndup(data, l);
-		aigw_strv_push(&x->head, line);
-		free(line);
-	}
+	aigw_strv_push_n(&x->head, data, l);
 	return len;
 }
 
@@ -324,6 +320,10 @@ int aigw_upstream_start(struct aigw_upstream *u, const struct aigw_xfer_request 
 	/* Only http and https, redirects passed through to the client. */
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	/* No proxy unless a node asks for one: an empty string also stops
+	 * libcurl from reading the proxy variables of the environment on
+	 * every transfer. */
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	if (req->body_len || strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0 ||
 	    strcmp(req->method, "PATCH") == 0) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
