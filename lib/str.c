@@ -42,11 +42,16 @@ bool aigw_str_eq(const char *a, const char *b)
 
 /* ------------------------------------------------------------------ strv */
 
-void aigw_strv_push_n(struct aigw_strv *sv, const char *s, size_t n)
+void aigw_strv_push_take(struct aigw_strv *sv, char *s)
 {
 	sv->v = aigw_realloc(sv->v, (sv->n + 2) * sizeof(*sv->v));
-	sv->v[sv->n++] = aigw_strndup(s, n);
+	sv->v[sv->n++] = s;
 	sv->v[sv->n] = NULL;
+}
+
+void aigw_strv_push_n(struct aigw_strv *sv, const char *s, size_t n)
+{
+	aigw_strv_push_take(sv, aigw_strndup(s, n));
 }
 
 void aigw_strv_push(struct aigw_strv *sv, const char *s)

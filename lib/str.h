@@ -28,6 +28,8 @@ struct aigw_strv {
 #define AIGW_STRV_INIT { NULL, 0 }
 
 void aigw_strv_push(struct aigw_strv *sv, const char *s);
+/* Pushes s itself, a heap string the list now owns. */
+void aigw_strv_push_take(struct aigw_strv *sv, char *s);
 /* Pushes the first n bytes of s (which need not be NUL-terminated). */
 void aigw_strv_push_n(struct aigw_strv *sv, const char *s, size_t n);
 void aigw_strv_release(struct aigw_strv *sv);

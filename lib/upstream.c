@@ -2,11 +2,20 @@
 #include "upstream.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "clock.h"
+#include "http.h"
+#include "url.h"
 #include "mem.h"
 
 struct aigw_xfer {
@@ -24,10 +33,48 @@ struct aigw_xfer {
 	struct aigw_xfer *next;  /* live list */
 	struct aigw_xfer **pprev;
 	char errbuf[CURL_ERROR_SIZE];
+
+	/* The native HTTP/1.1 transport (http:// URLs); easy is NULL then. */
+	bool native;
+	struct h1conn *conn;
+	struct h1pool *pool;
+	int method;              /* enum aigw_http_method, for the response */
+	struct aigw_buf out;     /* the request as sent */
+	size_t out_off;
+	struct aigw_buf in;      /* bytes received, from in_off on unread */
+	size_t in_off;
+	struct aigw_http_response res;
+	struct aigw_http_body body;
+	bool head_done;
+	bool reused;             /* on a pooled connection: one retry if it was stale */
+	bool pending;            /* a decoded piece waits for resume */
+	size_t pending_off, pending_len, pending_consumed;
+	struct aigw_ev_timer timer;
+	uint64_t timeout_us;
+};
+
+/* A kept-alive connection to a node, idle in its pool or busy with x. */
+struct h1conn {
+	int fd;
+	bool connecting;
+	struct h1pool *pool;
+	struct aigw_xfer *x;
+	struct h1conn *next_idle;
+};
+
+/* Idle connections and the resolved address of one host:port. */
+struct h1pool {
+	char key[300];           /* "host:port" */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	struct h1conn *idle;
+	size_t n_idle;
+	struct h1pool *next;
 };
 
 struct aigw_upstream {
 	struct aigw_ev *ev;
+	struct h1pool *pools;
 	CURLM *multi;
 	struct aigw_ev_timer timer;
 	struct aigw_xfer *live;
@@ -138,16 +185,31 @@ struct aigw_upstream *aigw_upstream_new(struct aigw_ev *ev, struct aigw_err *err
 	return u;
 }
 
+static void conn_close(struct aigw_upstream *u, struct h1conn *c)
+{
+	aigw_ev_del(u->ev, c->fd, AIGW_EV_READ | AIGW_EV_WRITE);
+	close(c->fd);
+	free(c);
+}
+
 static void xfer_release(struct aigw_xfer *x)
 {
 	struct aigw_upstream *u = x->up;
 
-	curl_multi_remove_handle(u->multi, x->easy);
-	if (u->n_spare < SPARE_MAX) {
-		curl_easy_reset(x->easy);
-		u->spare[u->n_spare++] = x->easy;
+	if (x->native) {
+		aigw_ev_timer_stop(u->ev, &x->timer);
+		if (x->conn)
+			conn_close(u, x->conn); /* not handed back: its state is unknown */
+		aigw_buf_release(&x->out);
+		aigw_buf_release(&x->in);
 	} else {
-		curl_easy_cleanup(x->easy);
+		curl_multi_remove_handle(u->multi, x->easy);
+		if (u->n_spare < SPARE_MAX) {
+			curl_easy_reset(x->easy);
+			u->spare[u->n_spare++] = x->easy;
+		} else {
+			curl_easy_cleanup(x->easy);
+		}
 	}
 	curl_slist_free_all(x->headers);
 	aigw_strv_release(&x->head);
@@ -164,6 +226,16 @@ void aigw_upstream_free(struct aigw_upstream *u)
 		return;
 	while (u->live)
 		xfer_release(u->live);
+	while (u->pools) {
+		struct h1pool *p = u->pools;
+		u->pools = p->next;
+		while (p->idle) {
+			struct h1conn *c = p->idle;
+			p->idle = c->next_idle;
+			conn_close(u, c);
+		}
+		free(p);
+	}
 	for (size_t i = 0; i < u->n_spare; i++)
 		curl_easy_cleanup(u->spare[i]);
 	free(u->spare);
@@ -279,13 +351,445 @@ static void check_done(struct aigw_upstream *u)
 
 /* ------------------------------------------------------- transfers */
 
+
+/* ------------------------------------------- native HTTP/1.1 transport */
+
+/* For plain http:// nodes (local model servers, the mock) the gateway
+ * speaks HTTP/1.1 itself on the worker's reactor: a kept-alive connection
+ * pool per host:port, lib/http's strict response parser, and pausing by
+ * not reading the socket. libcurl stays for https:// (TLS, HTTP/2), where
+ * its cost is small next to the cryptography. Measured with callgrind,
+ * libcurl's own work per proxied request was more than all of nginx's. */
+
+#define IDLE_MAX 64
+#define READ_CHUNK 16384
+
+static void native_process(struct aigw_xfer *x);
+static void native_finish(struct aigw_xfer *x, enum aigw_xfer_outcome outcome, const char *msg);
+static int native_connect(struct aigw_xfer *x);
+
+static struct h1pool *pool_for(struct aigw_upstream *u, const struct aigw_url *url,
+			       struct aigw_err *err)
+{
+	struct h1pool *p;
+	char key[300], port[8];
+	struct addrinfo hints = { 0 }, *ai = NULL;
+	int rc;
+
+	snprintf(key, sizeof(key), "%s:%d", url->host, url->port);
+	for (p = u->pools; p; p = p->next)
+		if (strcmp(p->key, key) == 0)
+			return p;
+	/* Resolved once per worker and kept: names of nodes are stable, and
+	 * a lookup must not stall the loop on every request. */
+	snprintf(port, sizeof(port), "%d", url->port);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	rc = getaddrinfo(url->host, port, &hints, &ai);
+	if (rc != 0 || !ai) {
+		aigw_err_set(err, AIGW_EFAIL, "cannot resolve '%s': %s", url->host, gai_strerror(rc));
+		return NULL;
+	}
+	p = aigw_calloc(1, sizeof(*p));
+	aigw_strlcpy(p->key, key, sizeof(p->key));
+	memcpy(&p->addr, ai->ai_addr, ai->ai_addrlen);
+	p->addrlen = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	p->next = u->pools;
+	u->pools = p;
+	return p;
+}
+
+/* An idle pooled connection became readable: the node closed it (or sent
+ * something unasked). Either way it is of no use any more. */
+static void idle_ready(struct aigw_ev *ev, int fd, int mask, void *arg)
+{
+	struct h1conn *c = arg, **pp;
+	(void)ev;
+	(void)fd;
+	(void)mask;
+	for (pp = &c->pool->idle; *pp; pp = &(*pp)->next_idle) {
+		if (*pp == c) {
+			*pp = c->next_idle;
+			c->pool->n_idle--;
+			break;
+		}
+	}
+	aigw_ev_del(ev, c->fd, AIGW_EV_READ | AIGW_EV_WRITE);
+	close(c->fd);
+	free(c);
+}
+
+static void conn_park(struct aigw_upstream *u, struct h1conn *c)
+{
+	if (c->pool->n_idle >= IDLE_MAX) {
+		conn_close(u, c);
+		return;
+	}
+	c->x = NULL;
+	aigw_ev_del(u->ev, c->fd, AIGW_EV_WRITE);
+	aigw_ev_add(u->ev, c->fd, AIGW_EV_READ, idle_ready, c, NULL);
+	c->next_idle = c->pool->idle;
+	c->pool->idle = c;
+	c->pool->n_idle++;
+}
+
+static void native_timeout(struct aigw_ev *ev, struct aigw_ev_timer *t, void *arg)
+{
+	struct aigw_xfer *x = arg;
+	(void)ev;
+	(void)t;
+	native_finish(x, AIGW_XFER_TIMEOUT,
+		      x->conn && x->conn->connecting ? "connection timed out" : "operation timed out");
+}
+
+/* Ends the transfer: reports it (unless aborted) and frees it. */
+static void native_finish(struct aigw_xfer *x, enum aigw_xfer_outcome outcome, const char *msg)
+{
+	x->result.outcome = outcome;
+	x->result.total_us = aigw_clock_mono_us() - x->started_us;
+	if (msg)
+		aigw_strlcpy(x->result.message, msg, sizeof(x->result.message));
+	if (outcome == AIGW_XFER_OK && x->conn && x->res.keep_alive &&
+	    x->res.framing != AIGW_HTTP_BODY_CLOSE && x->in_off == x->in.len) {
+		conn_park(x->up, x->conn);
+		x->conn = NULL;
+	}
+	if (!x->aborted && x->ops->on_done) {
+		x->in_callback++;
+		x->ops->on_done(x, &x->result, x->arg);
+		x->in_callback--;
+	}
+	xfer_release(x);
+}
+
+static void native_fail_errno(struct aigw_xfer *x, enum aigw_xfer_outcome outcome, int e)
+{
+	char msg[160];
+	snprintf(msg, sizeof(msg), "%s", strerror(e));
+	native_finish(x, outcome, msg);
+}
+
+/* A failure before any byte of the answer on a connection taken from the
+ * pool is most likely the node having closed it meanwhile: the request
+ * goes again, once, on a new connection. */
+static bool retry_stale(struct aigw_xfer *x)
+{
+	if (!x->reused || x->in.len > 0 || x->head_done)
+		return false;
+	conn_close(x->up, x->conn);
+	x->conn = NULL;
+	x->reused = false;
+	x->out_off = 0;
+	return native_connect(x) == 0;
+}
+
+static void native_io(struct aigw_ev *ev, int fd, int mask, void *arg)
+{
+	struct h1conn *c = arg;
+	struct aigw_xfer *x = c->x;
+	(void)ev;
+
+	if (c->connecting && (mask & AIGW_EV_WRITE)) {
+		int e = 0;
+		socklen_t l = sizeof(e);
+		getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l);
+		if (e) {
+			native_fail_errno(x, AIGW_XFER_CONNECT, e);
+			return;
+		}
+		c->connecting = false;
+	}
+	if ((mask & AIGW_EV_WRITE) && x->out_off < x->out.len) {
+		ssize_t n = send(fd, x->out.data + x->out_off, x->out.len - x->out_off,
+				 MSG_NOSIGNAL);
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			if (!retry_stale(x))
+				native_fail_errno(x, AIGW_XFER_FAILED, errno);
+			return;
+		}
+		if (n > 0)
+			x->out_off += (size_t)n;
+		if (x->out_off == x->out.len)
+			aigw_ev_del(ev, fd, AIGW_EV_WRITE);
+	}
+	if (mask & AIGW_EV_READ) {
+		for (;;) {
+			ssize_t n;
+			if (x->in_off > 0 && x->in_off == x->in.len) {
+				aigw_buf_reset(&x->in);
+				x->in_off = 0;
+			}
+			aigw_buf_grow(&x->in, READ_CHUNK);
+			n = read(fd, x->in.data + x->in.len, READ_CHUNK);
+			if (n > 0) {
+				x->in.len += (size_t)n;
+				x->in.data[x->in.len] = '\0';
+				if ((size_t)n < READ_CHUNK)
+					break;
+				continue;
+			}
+			if (n == 0) {
+				struct aigw_http_error he;
+				native_process(x);
+				if (x->aborted || x->pending)
+					return; /* freed, or waits for resume */
+				if (retry_stale(x))
+					return;
+				if (x->head_done && aigw_http_body_eof(&x->body, &he) == 0) {
+					native_finish(x, AIGW_XFER_OK, NULL);
+					return;
+				}
+				native_finish(x, AIGW_XFER_FAILED,
+					      "the node closed the connection before the answer ended");
+				return;
+			}
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			if (!retry_stale(x))
+				native_fail_errno(x, AIGW_XFER_FAILED, errno);
+			return;
+		}
+		native_process(x);
+	}
+}
+
+/* Runs a callback of the transfer's owner; true when the transfer was
+ * aborted meanwhile (then it is freed here and must not be touched). */
+static bool call_out(struct aigw_xfer *x, int rc_is_abort)
+{
+	if (x->aborted || rc_is_abort) {
+		if (!x->aborted)
+			native_finish(x, AIGW_XFER_FAILED, "aborted by the receiver");
+		else
+			xfer_release(x);
+		return true;
+	}
+	return false;
+}
+
+/* Parses what arrived and hands it on: the head, then body pieces. */
+static void native_process(struct aigw_xfer *x)
+{
+	for (;;) {
+		const char *data = x->in.data + x->in_off;
+		size_t avail = x->in.len - x->in_off, used = 0;
+		struct aigw_http_error he;
+		struct aigw_http_slice piece;
+		int rc;
+
+		if (x->pending) {
+			/* Redeliver the piece the receiver paused on. */
+			x->in_callback++;
+			rc = x->ops->on_data ? x->ops->on_data(x, x->in.data + x->pending_off,
+							       x->pending_len, x->arg) : 0;
+			x->in_callback--;
+			if (call_out(x, rc != 0 && rc != AIGW_AGAIN))
+				return;
+			if (rc == AIGW_AGAIN) {
+				x->paused = true;
+				aigw_ev_del(x->up->ev, x->conn->fd, AIGW_EV_READ);
+				return;
+			}
+			x->result.bytes_in += x->pending_len;
+			x->in_off += x->pending_consumed;
+			x->pending = false;
+			continue;
+		}
+		if (!x->head_done) {
+			rc = aigw_http_parse_response(&x->res, data, avail, NULL, &used, &he);
+			if (rc == AIGW_AGAIN)
+				return;
+			if (rc) {
+				native_finish(x, AIGW_XFER_FAILED, he.reason ? he.reason
+									   : "malformed answer");
+				return;
+			}
+			x->in_off += used;
+			if (x->res.status < 200) {
+				aigw_http_response_init(&x->res, x->method);
+				continue;
+			}
+			x->head_done = true;
+			x->result.head_received = true;
+			x->result.ttfb_us = aigw_clock_mono_us() - x->started_us;
+			aigw_strv_release(&x->head);
+			for (size_t i = 0; i < x->res.header_count; i++) {
+				const struct aigw_http_header *h = &x->res.headers[i];
+				struct aigw_buf line = AIGW_BUF_INIT;
+				aigw_buf_grow(&line, h->name.len + 2 + h->value.len);
+				aigw_buf_append(&line, h->name.ptr, h->name.len);
+				aigw_buf_append(&line, ": ", 2);
+				aigw_buf_append(&line, h->value.ptr, h->value.len);
+				aigw_strv_push_take(&x->head, aigw_buf_detach(&line));
+			}
+			aigw_http_body_init(&x->body, x->res.framing, x->res.content_length, NULL);
+			x->body.total = 0;
+			x->in_callback++;
+			rc = x->ops->on_head ? x->ops->on_head(x, x->res.status, &x->head, x->arg) : 0;
+			x->in_callback--;
+			if (call_out(x, rc != 0))
+				return;
+			if (x->res.framing == AIGW_HTTP_BODY_NONE) {
+				native_finish(x, AIGW_XFER_OK, NULL);
+				return;
+			}
+			continue;
+		}
+		if (aigw_http_body_done(&x->body)) {
+			native_finish(x, AIGW_XFER_OK, NULL);
+			return;
+		}
+		if (avail == 0)
+			return;
+		rc = aigw_http_body_decode(&x->body, data, avail, &used, &piece, &he);
+		if (rc != 0 && rc != AIGW_AGAIN) {
+			native_finish(x, AIGW_XFER_FAILED, he.reason ? he.reason : "malformed body");
+			return;
+		}
+		if (piece.len) {
+			x->pending = true;
+			x->pending_off = (size_t)(piece.ptr - x->in.data);
+			x->pending_len = piece.len;
+			x->pending_consumed = used;
+			continue;
+		}
+		x->in_off += used;
+		if (rc == AIGW_AGAIN && used == 0)
+			return;
+	}
+}
+
+static int native_connect(struct aigw_xfer *x)
+{
+	struct aigw_upstream *u = x->up;
+	struct h1pool *p = x->pool;
+	struct h1conn *c = p->idle;
+	int fd, one = 1;
+
+	if (c) {
+		p->idle = c->next_idle;
+		p->n_idle--;
+		aigw_ev_del(u->ev, c->fd, AIGW_EV_READ | AIGW_EV_WRITE);
+		x->reused = true;
+	} else {
+		fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c = aigw_calloc(1, sizeof(*c));
+		c->fd = fd;
+		c->pool = p;
+		if (connect(fd, (struct sockaddr *)&p->addr, p->addrlen) < 0) {
+			if (errno != EINPROGRESS) {
+				int e = errno;
+				close(fd);
+				free(c);
+				errno = e;
+				return -1;
+			}
+			c->connecting = true;
+		}
+	}
+	c->x = x;
+	x->conn = c;
+	if (aigw_ev_add(u->ev, c->fd, AIGW_EV_READ | AIGW_EV_WRITE, native_io, c, NULL)) {
+		conn_close(u, c);
+		x->conn = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int native_start(struct aigw_upstream *u, struct aigw_xfer *x,
+			const struct aigw_xfer_request *req, struct aigw_err *err)
+{
+	struct aigw_url url;
+	bool body = req->body_len || strcmp(req->method, "POST") == 0 ||
+		    strcmp(req->method, "PUT") == 0 || strcmp(req->method, "PATCH") == 0;
+
+	if (aigw_url_parse(req->url, &url, err))
+		return AIGW_EINVAL;
+	if (!(x->pool = pool_for(u, &url, err)))
+		return AIGW_EFAIL;
+	x->native = true;
+	x->method = strcmp(req->method, "HEAD") == 0 ? AIGW_HTTP_HEAD : AIGW_HTTP_GET;
+	aigw_http_response_init(&x->res, x->method);
+	aigw_buf_puts(&x->out, req->method);
+	aigw_buf_putc(&x->out, ' ');
+	aigw_buf_puts(&x->out, url.path[0] ? url.path : "/");
+	aigw_buf_puts(&x->out, " HTTP/1.1\r\nHost: ");
+	aigw_buf_puts(&x->out, strchr(url.host, ':') ? "[" : "");
+	aigw_buf_puts(&x->out, url.host);
+	aigw_buf_puts(&x->out, strchr(url.host, ':') ? "]" : "");
+	if (url.port_given)
+		aigw_buf_printf(&x->out, ":%d", url.port);
+	aigw_buf_puts(&x->out, "\r\n");
+	for (size_t i = 0; req->headers && i < req->headers->n; i++) {
+		aigw_buf_puts(&x->out, req->headers->v[i]);
+		aigw_buf_puts(&x->out, "\r\n");
+	}
+	if (body)
+		aigw_buf_printf(&x->out, "Content-Length: %zu\r\n", req->body_len);
+	aigw_buf_puts(&x->out, "\r\n");
+	if (req->body_len)
+		aigw_buf_append(&x->out, req->body, req->body_len);
+	aigw_ev_timer_init(&x->timer, native_timeout, x);
+	x->timeout_us = (uint64_t)(req->timeout_ms ? req->timeout_ms : 0) * 1000;
+	if (native_connect(x)) {
+		int e = errno;
+		return aigw_err_set(err, AIGW_EFAIL, "cannot connect to %s: %s", x->pool->key,
+				    strerror(e));
+	}
+	{
+		uint64_t connect_us = (uint64_t)(req->connect_timeout_ms ? req->connect_timeout_ms
+									 : 10000) * 1000;
+		uint64_t t = x->timeout_us;
+		/* One timer: the whole transfer's limit, or the connect limit
+		 * when that comes first. */
+		if (x->conn->connecting && (!t || connect_us < t))
+			t = connect_us;
+		if (t)
+			aigw_ev_timer_start(u->ev, &x->timer, t);
+	}
+	return 0;
+}
+
+static void link_live(struct aigw_upstream *u, struct aigw_xfer *x)
+{
+	x->next = u->live;
+	if (u->live)
+		u->live->pprev = &x->next;
+	u->live = x;
+	x->pprev = &u->live;
+	u->active++;
+}
+
 int aigw_upstream_start(struct aigw_upstream *u, const struct aigw_xfer_request *req,
 			struct aigw_xfer **out, struct aigw_err *err)
 {
 	struct aigw_xfer *x = aigw_calloc(1, sizeof(*x));
-	CURL *e = u->n_spare ? u->spare[--u->n_spare] : curl_easy_init();
+	CURL *e;
 	CURLMcode mrc;
 
+	if (!req->force_curl && strncmp(req->url, "http://", 7) == 0) {
+		int rc;
+		x->up = u;
+		x->ops = req->ops;
+		x->arg = req->arg;
+		x->started_us = aigw_clock_mono_us();
+		aigw_buf_init(&x->out);
+		aigw_buf_init(&x->in);
+		link_live(u, x);
+		if ((rc = native_start(u, x, req, err))) {
+			x->native = true;
+			xfer_release(x);
+			return rc;
+		}
+		*out = x;
+		return 0;
+	}
+	e = u->n_spare ? u->spare[--u->n_spare] : curl_easy_init();
 	if (!e) {
 		free(x);
 		return aigw_err_set(err, AIGW_EFAIL, "cannot create a libcurl handle");
@@ -334,12 +838,7 @@ int aigw_upstream_start(struct aigw_upstream *u, const struct aigw_xfer_request 
 	else if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0)
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
 
-	x->next = u->live;
-	if (u->live)
-		u->live->pprev = &x->next;
-	u->live = x;
-	x->pprev = &u->live;
-	u->active++;
+	link_live(u, x);
 	mrc = curl_multi_add_handle(u->multi, e);
 	if (mrc != CURLM_OK) {
 		int rc = aigw_err_set(err, AIGW_EFAIL, "cannot start transfer: %s",
@@ -356,6 +855,11 @@ void aigw_upstream_resume(struct aigw_xfer *x)
 	if (!x->paused || x->aborted)
 		return;
 	x->paused = false;
+	if (x->native) {
+		aigw_ev_add(x->up->ev, x->conn->fd, AIGW_EV_READ, native_io, x->conn, NULL);
+		native_process(x);
+		return;
+	}
 	x->in_callback++;
 	curl_easy_pause(x->easy, CURLPAUSE_CONT);
 	x->in_callback--;

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +149,16 @@ static void server_stop(struct server *s)
 
 /* ------------------------------------------------------------ client */
 
+/* Every test runs twice: on the built-in HTTP/1.1 client, then on libcurl. */
+static bool use_curl;
+
+static int on_curl(void **state)
+{
+	(void)state;
+	use_curl = true;
+	return 0;
+}
+
 struct client {
 	struct aigw_ev *ev;
 	struct aigw_upstream *up;
@@ -261,6 +272,7 @@ static void start(struct client *c, const char *method, int port, const char *pa
 	r.timeout_ms = timeout_ms;
 	r.ops = &ops;
 	r.arg = c;
+	r.force_curl = use_curl;
 	assert_int_equal(aigw_upstream_start(c->up, &r, &c->x, &err), 0);
 	aigw_strv_release(&h); /* copied by start */
 }
@@ -423,6 +435,8 @@ static void test_free_with_live_transfer(void **state)
 
 int main(void)
 {
+	/* The scripted server writes to sockets the client closes on purpose. */
+	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get_and_reuse),
 		cmocka_unit_test(test_post_body),
@@ -433,5 +447,6 @@ int main(void)
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_free_with_live_transfer),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests_name("native", tests, NULL, NULL);
+	return failed + cmocka_run_group_tests_name("curl", tests, on_curl, NULL);
 }
