@@ -2,7 +2,7 @@
 #
 #   make              build ./aigw
 #   make test         unit tests (cmocka) + end-to-end tests (bats), one summary line
-#   make check        the same tests with ASan + UBSan (build in build-san/)
+#   make check        fuzz the HTTP parser briefly, then the same tests with ASan + UBSan
 #   make install      PREFIX=/usr/local: binary, aigw-<cmd> links, man pages, completions
 #   make docs         regenerate the generated parts of man/ from the tables
 #   make CC=clang     any C11 compiler works
@@ -11,6 +11,7 @@ CC      ?= cc
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
+FUZZ_SECONDS ?= 20
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
@@ -60,7 +61,11 @@ $(BUILD)/lib/%_test.o: lib/%_test.c
 test: $(AIGW_BIN) $(TEST_BIN)
 	@AIGW="$(abspath $(AIGW_BIN))" scripts/run-tests.sh $(BUILD)
 
+# The HTTP parser's libFuzzer target runs briefly first (clang), then the
+# whole suite under the sanitizers, whose summary line stays the last one.
 check:
+	scripts/fuzz/run.sh $(FUZZ_SECONDS) > build-fuzz.log 2>&1 || { tail -20 build-fuzz.log; exit 1; }
+	@grep -E '^(stat::number_of_executed_units|Done )' build-fuzz.log || true
 	$(MAKE) BUILD=build-san CC=$(CC) \
 	    EXTRA_CFLAGS="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    EXTRA_LDFLAGS="-fsanitize=address,undefined" test
@@ -92,7 +97,7 @@ docs: $(AIGW_BIN)
 	AIGW="$(abspath $(AIGW_BIN))" scripts/gen-docs.sh
 
 clean:
-	rm -rf build build-san aigw
+	rm -rf build build-san build-clang build-fuzz.log aigw
 
 -include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_SRC:lib/%.c=$(BUILD)/lib/%.d)
 .SECONDARY:

@@ -27,12 +27,13 @@ cd "$(dirname "$0")"
 step() { printf '==> %s\n' "$*"; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
 
-# Build: compiler and the five libraries. Test: cmocka, bats, jq, sqlite3
-# and GNU parallel (bats runs files two at a time with it); clang builds
-# the fuzz targets and checks that the code compiles with a second compiler.
-packages="build-essential pkg-config clang
+# Build: compiler and the five libraries. Test: cmocka, bats, jq, sqlite3,
+# curl and GNU parallel (bats runs files two at a time with it); clang with
+# its runtime (libFuzzer) builds the fuzz targets and checks that the code
+# compiles with a second compiler.
+packages="build-essential pkg-config clang libclang-rt-14-dev
 libcurl4-openssl-dev libcjson-dev libsqlite3-dev libbearssl-dev libyaml-dev
-libcmocka-dev bats jq sqlite3 parallel"
+libcmocka-dev bats jq sqlite3 curl parallel"
 
 missing=""
 for p in $packages; do
