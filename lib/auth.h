@@ -42,4 +42,24 @@ const char *aigw_auth_token(const char *authorization, size_t authorization_len,
 void aigw_auth_check(const struct aigw_snapshot *s, const char *token, size_t len,
 		     const char *model, int64_t now, struct aigw_auth_result *out);
 
+/* A worker's memory of the last few tokens it verified, so a client that
+ * sends the same key on every request does not cost a SHA-256 each time.
+ * Only tokens of existing keys are kept (so unknown tokens cannot flood
+ * it), they are compared in constant time, and the cache empties itself
+ * when the snapshot it was filled from is replaced. One per thread. */
+#define AIGW_AUTH_CACHE_SLOTS 8
+struct aigw_auth_cache {
+	const struct aigw_snapshot *snap;
+	unsigned next;
+	struct {
+		char token[AIGW_APIKEY_LEN];
+		const struct aigw_key *key;
+	} slot[AIGW_AUTH_CACHE_SLOTS];
+};
+
+/* aigw_auth_check through a cache (which may be NULL). */
+void aigw_auth_check_cached(struct aigw_auth_cache *cache, const struct aigw_snapshot *s,
+			    const char *token, size_t len, const char *model, int64_t now,
+			    struct aigw_auth_result *out);
+
 #endif

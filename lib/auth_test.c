@@ -103,11 +103,60 @@ static void test_verdicts(void **state)
 	free(s);
 }
 
+static void test_cache(void **state)
+{
+	struct aigw_key keys[2];
+	struct aigw_snapshot *s;
+	struct aigw_auth_cache cache;
+	struct aigw_auth_result r;
+	char good[AIGW_APIKEY_LEN + 1], other[AIGW_APIKEY_LEN + 1];
+	(void)state;
+
+	memset(&cache, 0, sizeof(cache));
+	memset(good, 'a', AIGW_APIKEY_LEN);
+	memset(other, 'b', AIGW_APIKEY_LEN);
+	good[AIGW_APIKEY_LEN] = other[AIGW_APIKEY_LEN] = '\0';
+	make_key(&keys[0], good, "gpt-*");
+	make_key(&keys[1], "unused", NULL);
+	s = snap_with(keys, 2);
+	for (int round = 0; round < 3; round++) {
+		aigw_auth_check_cached(&cache, s, good, AIGW_APIKEY_LEN, "gpt-4o", 500, &r);
+		assert_int_equal(r.verdict, AIGW_AUTH_OK);
+		assert_ptr_equal(r.key, &keys[0]);
+		/* the scope is checked on every request, cached or not */
+		aigw_auth_check_cached(&cache, s, good, AIGW_APIKEY_LEN, "claude", 500, &r);
+		assert_int_equal(r.verdict, AIGW_AUTH_MODEL_DENIED);
+	}
+	/* unknown tokens are refused and not remembered */
+	aigw_auth_check_cached(&cache, s, other, AIGW_APIKEY_LEN, "gpt-4o", 500, &r);
+	assert_int_equal(r.verdict, AIGW_AUTH_UNKNOWN);
+	for (int i = 0; i < AIGW_AUTH_CACHE_SLOTS; i++)
+		if (cache.slot[i].key)
+			assert_ptr_equal(cache.slot[i].key, &keys[0]);
+	/* revocation (a new snapshot) is seen at once */
+	keys[0].revoked_at = 100;
+	{
+		struct aigw_snapshot *s2 = snap_with(keys, 2);
+		aigw_auth_check_cached(&cache, s2, good, AIGW_APIKEY_LEN, "gpt-4o", 500, &r);
+		assert_int_equal(r.verdict, AIGW_AUTH_REVOKED);
+		assert_ptr_equal(cache.snap, s2);
+		free(s2->key_slots);
+		free(s2);
+	}
+	aigw_auth_check_cached(&cache, s, NULL, 0, "gpt-4o", 500, &r);
+	assert_int_equal(r.verdict, AIGW_AUTH_MISSING);
+	for (int i = 0; i < 2; i++)
+		aigw_key_release(&keys[i]);
+	free(s->key_slots);
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_token),
 		cmocka_unit_test(test_verdicts),
+		cmocka_unit_test(test_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

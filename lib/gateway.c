@@ -46,6 +46,7 @@ struct worker {
 	size_t n_balancers;
 	struct aigw_metrics_shard *shard;
 	uint64_t rng;                    /* request ids: splitmix64 state */
+	struct aigw_auth_cache auth_cache;
 };
 
 struct aigw_gateway {
@@ -123,6 +124,9 @@ static void refresh(struct worker *w)
 	w->snap = aigw_snapshot_ref(gw->latest);
 	w->generation = atomic_load_explicit(&gw->generation, memory_order_relaxed);
 	pthread_mutex_unlock(&gw->mu);
+	/* Cached keys point into the old snapshot, which may be freed now
+	 * (and a new one may even land at the same address). */
+	memset(&w->auth_cache, 0, sizeof(w->auth_cache));
 	for (size_t i = 0; i < w->n_balancers; i++)
 		aigw_balancer_release(&w->balancers[i]);
 	free(w->balancers);
@@ -420,6 +424,32 @@ static void usage_from(struct call *c, const char *text, size_t len)
 	aigw_json_object(text, len, answer_member, c);
 }
 
+/* A plain answer is the node's, and only its usage is read: the object
+ * after the last "usage" key (OpenAI puts it last, at the top level) is
+ * read alone instead of scanning the whole answer. An answer where that
+ * fails is read in full. */
+static void usage_from_answer(struct call *c, const char *text, size_t len)
+{
+	const char *p = NULL, *q = text, *end = text + len;
+
+	while ((q = memmem(q, (size_t)(end - q), "\"usage\"", 7))) {
+		p = q;
+		q += 7;
+	}
+	if (p) {
+		const char *v = p + 7, *close;
+		while (v < end && (*v == ' ' || *v == ':' || *v == '\n' || *v == '\t' || *v == '\r'))
+			v++;
+		close = v < end && *v == '{' ? memchr(v, '}', (size_t)(end - v)) : NULL;
+		/* usage holds numbers only (and details objects in some
+		 * providers): the first '}' closes it unless it nests. */
+		if (close && !memchr(v + 1, '{', (size_t)(close - v - 1)) &&
+		    aigw_json_object(v, (size_t)(close - v + 1), usage_member, c) == 0)
+			return;
+	}
+	usage_from(c, text, len);
+}
+
 static int sse_event(const struct aigw_sse_event *ev, void *arg)
 {
 	/* Only chunks that mention usage are worth reading. */
@@ -555,7 +585,7 @@ static void on_done(struct aigw_xfer *x, const struct aigw_xfer_result *res, voi
 		return;
 	}
 	if (!c->sse && c->ai && c->body_copy.len)
-		usage_from(c, c->body_copy.data, c->body_copy.len);
+		usage_from_answer(c, c->body_copy.data, c->body_copy.len);
 	if (res->outcome != AIGW_XFER_OK)
 		c->error = res->outcome == AIGW_XFER_TIMEOUT ? "upstream_timeout_midway"
 							     : "upstream_failed_midway";
@@ -865,8 +895,8 @@ static int authenticate(struct call *c)
 		return 0;
 	token = aigw_auth_token(a ? a->ptr : NULL, a ? a->len : 0, x ? x->ptr : NULL,
 				x ? x->len : 0, &len);
-	aigw_auth_check(c->snap, token, len, c->model[0] ? c->model : NULL,
-			aigw_clock_wall_s(), &r);
+	aigw_auth_check_cached(&c->w->auth_cache, c->snap, token, len,
+			       c->model[0] ? c->model : NULL, aigw_clock_wall_s(), &r);
 	c->key = r.key;
 	if (r.verdict == AIGW_AUTH_OK)
 		return 0;
