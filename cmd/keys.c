@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "keys.h"
+#include "records.h"
 
 enum { O_NAME, O_RPM, O_TPM, O_BUDGET, O_EXPIRES, O_MODELS, O_ALL };
 
@@ -87,37 +88,6 @@ static int gather(struct cli *cli, struct aigw_key_changes *c, struct holders *h
 	return 0;
 }
 
-static cJSON *key_json(const struct aigw_key *k, const char *secret)
-{
-	cJSON *o = cJSON_CreateObject();
-	char usd[32];
-
-	cJSON_AddNumberToObject(o, "id", (double)k->id);
-	cJSON_AddStringToObject(o, "name", k->name);
-	if (secret)
-		cJSON_AddStringToObject(o, "key", secret);
-	cJSON_AddStringToObject(o, "prefix", k->display);
-	cJSON_AddStringToObject(o, "status",
-				aigw_key_status_names[aigw_key_status(k, aigw_clock_wall_s())]);
-	cJSON_AddNumberToObject(o, "rpm", (double)k->rpm);
-	cJSON_AddNumberToObject(o, "tpm", (double)k->tpm);
-	if (k->budget_micro) {
-		aigw_format_usd(k->budget_micro, usd, sizeof(usd));
-		cJSON_AddRawToObject(o, "budget_usd", usd);
-	} else {
-		cJSON_AddNullToObject(o, "budget_usd");
-	}
-	cJSON_AddItemToObject(o, "models", cli_json_strv(&k->models));
-	cJSON_AddItemToObject(o, "created_at", cli_json_time(k->created_at));
-	cJSON_AddItemToObject(o, "expires_at", cli_json_time(k->expires_at));
-	cJSON_AddItemToObject(o, "revoked_at", cli_json_time(k->revoked_at));
-	if (k->rotated_from)
-		cJSON_AddNumberToObject(o, "rotated_from", (double)k->rotated_from);
-	else
-		cJSON_AddNullToObject(o, "rotated_from");
-	return o;
-}
-
 static void fmt_limit(int64_t v, char *out, size_t n)
 {
 	if (v)
@@ -139,7 +109,7 @@ static void show_key(struct cli *cli, const struct aigw_key *k)
 	char buf[64], *models;
 
 	if (cli->json) {
-		cli_json(cli, key_json(k, NULL));
+		cli_json(cli, aigw_key_json(k, NULL));
 		return;
 	}
 	if (cli->quiet) {
@@ -178,7 +148,7 @@ static void print_secret(struct cli *cli, const struct aigw_key *k, const char *
 			 const char *what)
 {
 	if (cli->json) {
-		cli_json(cli, key_json(k, secret));
+		cli_json(cli, aigw_key_json(k, secret));
 		return;
 	}
 	fprintf(cli->out, "%s\n", secret);
@@ -206,7 +176,7 @@ static int do_list(struct cli *cli, struct aigw_store *s)
 		if (k->revoked_at && !all)
 			continue;
 		if (cli->json) {
-			cli_json(cli, key_json(k, NULL));
+			cli_json(cli, aigw_key_json(k, NULL));
 			continue;
 		}
 		if (cli->quiet) {

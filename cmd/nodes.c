@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "mem.h"
 #include "nodes.h"
+#include "records.h"
 
 enum { O_URL, O_PROVIDER, O_TYPE, O_REGION, O_WEIGHT, O_MODELS, O_API_KEY_ENV,
        O_MAX_CONC, O_STANDBY, O_REPLACE };
@@ -101,38 +102,12 @@ static int gather(struct cli *cli, struct aigw_node_changes *c, struct holders *
 	return 0;
 }
 
-static cJSON *node_json(const struct aigw_node *n)
-{
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "name", n->name);
-	cJSON_AddStringToObject(o, "url", n->url);
-	cJSON_AddStringToObject(o, "provider", aigw_provider_names[n->provider]);
-	cJSON_AddStringToObject(o, "type", aigw_node_type_names[n->type]);
-	if (n->region)
-		cJSON_AddStringToObject(o, "region", n->region);
-	else
-		cJSON_AddNullToObject(o, "region");
-	cJSON_AddNumberToObject(o, "weight", (double)n->weight);
-	cJSON_AddItemToObject(o, "models", cli_json_strv(&n->models));
-	if (n->api_key_env)
-		cJSON_AddStringToObject(o, "api_key_env", n->api_key_env);
-	else
-		cJSON_AddNullToObject(o, "api_key_env");
-	cJSON_AddNumberToObject(o, "max_concurrency", (double)n->max_concurrency);
-	cJSON_AddBoolToObject(o, "standby", n->standby);
-	cJSON_AddStringToObject(o, "state", aigw_node_state_names[n->state]);
-	cJSON_AddStringToObject(o, "source", aigw_origin_names[n->origin]);
-	if (n->where)
-		cJSON_AddStringToObject(o, "defined_at", n->where);
-	return o;
-}
-
 static void show_node(struct cli *cli, const struct aigw_node *n)
 {
 	char *models;
 
 	if (cli->json) {
-		cli_json(cli, node_json(n));
+		cli_json(cli, aigw_node_json(n));
 		return;
 	}
 	if (cli->quiet) {

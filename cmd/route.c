@@ -7,6 +7,7 @@
 #include "catalog.h"
 #include "cli.h"
 #include "mem.h"
+#include "records.h"
 #include "routes.h"
 
 enum { O_PATH, O_METHOD, O_MODEL, O_NODES, O_POLICY, O_RETRIES, O_TIMEOUT, O_FALLBACK,
@@ -49,47 +50,12 @@ const struct aigw_cmdspec cmd_route_spec = {
 	sizeof(opts) / sizeof(opts[0]), verbs, sizeof(verbs) / sizeof(verbs[0]),
 };
 
-static cJSON *route_json(const struct aigw_route *r)
-{
-	cJSON *o = cJSON_CreateObject();
-	char d[32];
-
-	cJSON_AddStringToObject(o, "name", r->name);
-	cJSON_AddStringToObject(o, "path", r->path);
-	if (r->method)
-		cJSON_AddStringToObject(o, "method", r->method);
-	else
-		cJSON_AddNullToObject(o, "method");
-	if (r->model)
-		cJSON_AddStringToObject(o, "model", r->model);
-	else
-		cJSON_AddNullToObject(o, "model");
-	cJSON_AddItemToObject(o, "headers", cli_json_strv(&r->headers));
-	cJSON_AddItemToObject(o, "nodes", cli_json_strv(&r->nodes));
-	cJSON_AddStringToObject(o, "policy", aigw_policy_names[r->policy]);
-	cJSON_AddNumberToObject(o, "retries", (double)r->retries);
-	if (r->timeout_ms) {
-		aigw_format_duration_ms(r->timeout_ms, d, sizeof(d));
-		cJSON_AddStringToObject(o, "timeout", d);
-	} else {
-		cJSON_AddNullToObject(o, "timeout");
-	}
-	if (r->fallback)
-		cJSON_AddStringToObject(o, "fallback", r->fallback);
-	else
-		cJSON_AddNullToObject(o, "fallback");
-	cJSON_AddStringToObject(o, "source", aigw_origin_names[r->origin]);
-	if (r->where)
-		cJSON_AddStringToObject(o, "defined_at", r->where);
-	return o;
-}
-
 static void show_route(struct cli *cli, const struct aigw_route *r)
 {
 	char *nodes, *headers, d[32] = "server default";
 
 	if (cli->json) {
-		cli_json(cli, route_json(r));
+		cli_json(cli, aigw_route_json(r));
 		return;
 	}
 	if (cli->quiet) {

@@ -1,5 +1,6 @@
 /* aigw serve: the gateway. Thin: reads the config and options, starts the
- * gateway (lib/gateway.c), and runs the control thread that handles
+ * gateway (lib/gateway.c) and, when AIGW_ADMIN_TOKEN is set, the admin API
+ * next to it (lib/admin.c), and runs the control thread that handles
  * signals (SIGHUP reload, SIGTERM/SIGINT drain) and notices database
  * changes made by other aigw commands within a quarter of a second. */
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "cli.h"
 #include "gateway.h"
 #include "keys.h"
@@ -23,17 +25,20 @@
 #include "routes.h"
 #include "server.h"
 
-enum { O_LISTEN, O_WORKERS, O_DEMO };
+enum { O_LISTEN, O_ADMIN_LISTEN, O_WORKERS, O_DEMO };
 
 static const struct aigw_opt opts[] = {
 	[O_LISTEN] = { 0, "listen", AIGW_OPT_VALUE, "ADDR:PORT",
 		       "address to answer on (default: listen in aigw.yaml, else 127.0.0.1:8080)", NULL },
+	[O_ADMIN_LISTEN] = { 0, "admin-listen", AIGW_OPT_VALUE, "ADDR:PORT",
+			     "address of the admin API, which runs when AIGW_ADMIN_TOKEN is set (default: admin_listen in aigw.yaml, else 127.0.0.1:8081)",
+			     NULL },
 	[O_WORKERS] = { 0, "workers", AIGW_OPT_VALUE, "N", "worker threads (0 = one per core)", NULL },
 	[O_DEMO] = { 0, "demo", AIGW_OPT_FLAG, NULL,
 		     "start with a built-in mock provider, a demo route and a demo key (state kept in a temporary directory)",
 		     NULL },
 };
-static const int serve_opts[] = { O_LISTEN, O_WORKERS, O_DEMO, AIGW_OPT_END };
+static const int serve_opts[] = { O_LISTEN, O_ADMIN_LISTEN, O_WORKERS, O_DEMO, AIGW_OPT_END };
 static const struct aigw_verb verbs[] = {
 	{ NULL, "", 0, 0, NULL, "run the gateway", serve_opts },
 };
@@ -45,6 +50,7 @@ const struct aigw_cmdspec cmd_serve_spec = {
 
 struct control {
 	struct aigw_gateway *gw;
+	struct aigw_admin *admin;  /* NULL: no admin API */
 	const char *config_path;   /* NULL: no file to re-read */
 	uint64_t drain_ms;
 	atomic_bool quit;
@@ -67,6 +73,7 @@ static void *control_main(void *arg)
 			aigw_log_info("draining (up to %llu ms) and stopping",
 				      (unsigned long long)ctl->drain_ms);
 			aigw_gateway_stop(ctl->gw, ctl->drain_ms);
+			aigw_admin_stop(ctl->admin, ctl->drain_ms);
 			break;
 		}
 		if (sig == SIGHUP) {
@@ -76,9 +83,14 @@ static void *control_main(void *arg)
 				aigw_log_error("SIGHUP: %s; keeping the old configuration", err.msg);
 			else if (aigw_gateway_reload(ctl->gw, &conf, &err))
 				aigw_log_error("SIGHUP: %s; keeping the old configuration", err.msg);
-			else
+			else {
+				if (ctl->admin)
+					aigw_admin_reload(ctl->admin, &conf);
+				aigw_log_set_level((enum aigw_log_level)conf.log_level);
+				ctl->drain_ms = (uint64_t)conf.drain_timeout_ms;
 				aigw_log_info("configuration reloaded%s%s", ctl->config_path ? " from " : "",
 					      ctl->config_path ? ctl->config_path : "");
+			}
 			aigw_conf_release(&conf);
 			continue;
 		}
@@ -197,6 +209,8 @@ int cmd_serve(struct cli *cli)
 	const struct aigw_conf *loaded;
 	struct aigw_conf conf;
 	struct aigw_gateway *gw = NULL;
+	struct aigw_admin *admin = NULL;
+	const char *admin_token = getenv("AIGW_ADMIN_TOKEN");
 	struct aigw_err err = { 0 };
 	struct control ctl;
 	struct demo demo;
@@ -214,6 +228,12 @@ int cmd_serve(struct cli *cli)
 		conf.listen = (char *)cli_value(cli, O_LISTEN);
 	if (cli_has(cli, O_WORKERS) && (rc = cli_int(cli, O_WORKERS, 0, 256, &conf.workers)))
 		return rc;
+	if (cli_has(cli, O_ADMIN_LISTEN)) {
+		if (!admin_token || !*admin_token)
+			return cli_failf(cli, AIGW_EINVAL,
+					 "--admin-listen: the admin API needs a token: set AIGW_ADMIN_TOKEN");
+		conf.admin_listen = (char *)cli_value(cli, O_ADMIN_LISTEN);
+	}
 
 	if (cli_has(cli, O_DEMO)) {
 		if ((rc = demo_start(cli, &demo)))
@@ -243,7 +263,20 @@ int cmd_serve(struct cli *cli)
 		rc = cli_fail(cli, &err);
 		goto out;
 	}
+	if (admin_token && *admin_token) {
+		struct aigw_admin_config ac = { conf.admin_listen, admin_token, db_path, &conf };
+		if (aigw_admin_new(&admin, &ac, &err) || aigw_admin_start(admin, &err)) {
+			rc = cli_fail(cli, &err);
+			goto out;
+		}
+		aigw_log_info("admin API on %s", aigw_admin_address(admin));
+		if (!aigw_admin_is_loopback(admin))
+			aigw_log_warn("the admin API listens beyond loopback (%s): anyone who can reach it and has the token can change keys, nodes and routes",
+				      aigw_admin_address(admin));
+	}
 	printf("listening on %s\n", aigw_gateway_address(gw));
+	if (admin)
+		printf("admin listening on %s\n", aigw_admin_address(admin));
 	if (demo.key[0]) {
 		printf("demo key: %s\n"
 		       "try: curl http://%s/v1/chat/completions -H 'Authorization: Bearer %s' "
@@ -253,6 +286,7 @@ int cmd_serve(struct cli *cli)
 	fflush(stdout);
 
 	ctl.gw = gw;
+	ctl.admin = admin;
 	ctl.config_path = cli->conf.path;
 	ctl.drain_ms = (uint64_t)conf.drain_timeout_ms;
 	atomic_init(&ctl.quit, false);
@@ -264,6 +298,7 @@ int cmd_serve(struct cli *cli)
 	atomic_store(&ctl.quit, true);
 	pthread_join(control, NULL);
 out:
+	aigw_admin_free(admin);
 	aigw_gateway_free(gw);
 	if (cli_has(cli, O_DEMO))
 		demo_stop(&demo);

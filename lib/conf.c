@@ -130,6 +130,10 @@ static const struct directive top_directives[] = {
 	  "Least severe message written to the log: error, warn, info or debug.", 0 },
 	{ "listen", D_STRING, CONF_FIELD(listen), "127.0.0.1:8080", 0, 0, NULL, check_listen,
 	  "Address aigw serve answers on, host:port (port 0 picks a free one).", 0 },
+	{ "admin_listen", D_STRING, CONF_FIELD(admin_listen), "127.0.0.1:8081", 0, 0, NULL,
+	  check_listen,
+	  "Address of the admin API of aigw serve, which runs only when AIGW_ADMIN_TOKEN is "
+	  "set; \":port\" means loopback, other hosts must be written out.", 0 },
 	{ "workers", D_INT, CONF_FIELD(workers), "0", 0, 256, NULL, NULL,
 	  "Worker threads of aigw serve; 0 starts one per core.", 0 },
 	{ "auth", D_ENUM, CONF_FIELD(auth), "keys", 0, 0, auth_names, NULL,
@@ -152,7 +156,7 @@ static const struct directive top_directives[] = {
 	  "Time allowed for an upstream request when its route sets no timeout (504 after).", 0 },
 	{ "drain_timeout", D_DURATION, CONF_FIELD(drain_timeout_ms), "30s", 0, 3600000, NULL,
 	  NULL, "On SIGTERM, how long requests in flight (streams too) may take to finish.", 0 },
-	{ "log_queue", D_INT, CONF_FIELD(log_queue), "65536", 16, 16777216, NULL, NULL,
+	{ "log_queue", D_INT, CONF_FIELD(log_queue), "4096", 16, 16777216, NULL, NULL,
 	  "Request log rows that may wait for the writer; beyond, rows are dropped and counted.",
 	  0 },
 	{ "nodes", D_NODES, CONF_FIELD(nodes), NULL, 0, 0, NULL, NULL,
@@ -897,6 +901,7 @@ void aigw_conf_release(struct aigw_conf *c)
 {
 	free(c->path);
 	free(c->listen);
+	free(c->admin_listen);
 	aigw_nodes_free(c->nodes, c->n_nodes);
 	aigw_routes_free(c->routes, c->n_routes);
 	/* Zeroed, not re-initialised: defaults allocate (listen). */
@@ -1109,9 +1114,10 @@ static const char *json_kind(const cJSON *j)
 	return "null";
 }
 
-/* Applies one JSON member to directive d of node, checking its JSON type
- * first and then going through the same conversion as the file. */
-static int json_value(const struct directive *d, const cJSON *j, struct aigw_node *node,
+/* Applies one JSON member to directive d of target (a node or a route),
+ * checking its JSON type first and then going through the same conversion
+ * as the file. */
+static int json_value(const struct directive *d, const cJSON *j, void *target,
 		      struct aigw_err *err)
 {
 	char text[32];
@@ -1126,13 +1132,13 @@ static int json_value(const struct directive *d, const cJSON *j, struct aigw_nod
 			return aigw_err_set(err, AIGW_EINVAL, "%g is not a whole number",
 					    j->valuedouble);
 		snprintf(text, sizeof(text), "%lld", (long long)j->valuedouble);
-		return set_text(d, node, text, err);
+		return set_text(d, target, text, err);
 	case D_BOOL:
 	case D_ENABLED:
 		if (!cJSON_IsBool(j))
 			return aigw_err_set(err, AIGW_EINVAL, "expected true or false, got %s",
 					    json_kind(j));
-		return set_text(d, node, cJSON_IsTrue(j) ? "true" : "false", err);
+		return set_text(d, target, cJSON_IsTrue(j) ? "true" : "false", err);
 	case D_LIST:
 		if (cJSON_IsArray(j)) {
 			struct aigw_strv items = AIGW_STRV_INIT;
@@ -1147,26 +1153,27 @@ static int json_value(const struct directive *d, const cJSON *j, struct aigw_nod
 				}
 				aigw_strv_push(&items, item->valuestring);
 			}
-			return set_list(d, node, &items, err);
+			return set_list(d, target, &items, err);
 		}
 		if (!cJSON_IsString(j))
 			return aigw_err_set(err, AIGW_EINVAL,
 					    "expected an array of strings, got %s", json_kind(j));
-		return set_text(d, node, j->valuestring, err);
+		return set_text(d, target, j->valuestring, err);
 	default:
 		if (!cJSON_IsString(j))
 			return aigw_err_set(err, AIGW_EINVAL, "expected a string, got %s",
 					    json_kind(j));
-		return set_text(d, node, j->valuestring, err);
+		return set_text(d, target, j->valuestring, err);
 	}
 }
 
-int aigw_conf_node_from_json(const char *json, size_t len, struct aigw_node *out,
-			     struct aigw_err *err)
+/* One JSON object read against an entity's directive table into out (an
+ * uninitialised struct of e->size bytes), then validated as a whole. */
+static int entity_from_json(const struct entity *e, const char *json, size_t len, void *out,
+			    struct aigw_err *err)
 {
-	const struct directive *ds = node_directives;
+	const struct directive *ds = e->directives;
 	bool seen[DIRECTIVES_MAX] = { false }, given[DIRECTIVES_MAX] = { false };
-	struct aigw_node node;
 	const char *end = NULL;
 	const cJSON *member;
 	struct aigw_err sub;
@@ -1191,8 +1198,8 @@ int aigw_conf_node_from_json(const char *json, size_t len, struct aigw_node *out
 		cJSON_Delete(root);
 		return rc;
 	}
-	aigw_node_init(&node);
-	apply_defaults(ds, &node);
+	e->init(out);
+	apply_defaults(ds, out);
 	cJSON_ArrayForEach(member, root) {
 		const struct directive *d = find_directive(ds, member->string);
 		size_t idx;
@@ -1210,7 +1217,7 @@ int aigw_conf_node_from_json(const char *json, size_t len, struct aigw_node *out
 		seen[idx] = true;
 		if (cJSON_IsNull(member))
 			continue;
-		if (json_value(d, member, &node, &sub)) {
+		if (json_value(d, member, out, &sub)) {
 			rc = aigw_err_set(err, AIGW_EINVAL, "%s: %s", d->name, sub.msg);
 			break;
 		}
@@ -1220,15 +1227,34 @@ int aigw_conf_node_from_json(const char *json, size_t len, struct aigw_node *out
 		if ((ds[i].flags & F_REQUIRED) && !given[i])
 			rc = aigw_err_set(err, AIGW_EINVAL, "%s: required directive is missing",
 					  ds[i].name);
-	if (!rc && aigw_node_validate(&node, &sub))
+	if (!rc && e->validate(out, &sub))
 		rc = aigw_err_set(err, AIGW_EINVAL, "%s", sub.msg);
 	cJSON_Delete(root);
-	if (rc) {
-		aigw_node_release(&node);
-		return rc;
-	}
-	*out = node;
-	return 0;
+	if (rc)
+		e->release(out);
+	return rc;
+}
+
+int aigw_conf_node_from_json(const char *json, size_t len, struct aigw_node *out,
+			     struct aigw_err *err)
+{
+	struct aigw_node node;
+	int rc = entity_from_json(&node_entity, json, len, &node, err);
+
+	if (rc == 0)
+		*out = node;
+	return rc;
+}
+
+int aigw_conf_route_from_json(const char *json, size_t len, struct aigw_route *out,
+			      struct aigw_err *err)
+{
+	struct aigw_route route;
+	int rc = entity_from_json(&route_entity, json, len, &route, err);
+
+	if (rc == 0)
+		*out = route;
+	return rc;
 }
 
 /* ---------------------------------------------------------- man page */

@@ -27,6 +27,7 @@ struct aigw_conf {
 	int log_level;             /* enum aigw_log_level */
 	/* aigw serve */
 	char *listen;              /* "127.0.0.1:8080" */
+	char *admin_listen;        /* "127.0.0.1:8081"; used when AIGW_ADMIN_TOKEN is set */
 	int64_t workers;           /* 0: one per core */
 	int auth;                  /* enum aigw_conf_auth */
 	int64_t max_header_bytes, max_headers, max_body_bytes;
@@ -63,6 +64,10 @@ int aigw_conf_parse_nodes_yaml(const char *name, const char *text, size_t len,
 /* One JSON object with the same keys as a YAML node mapping. */
 int aigw_conf_node_from_json(const char *json, size_t len, struct aigw_node *out,
 			     struct aigw_err *err);
+/* One JSON object with the same keys as a YAML route mapping (the admin
+ * API's POST /admin/routes). */
+int aigw_conf_route_from_json(const char *json, size_t len, struct aigw_route *out,
+			      struct aigw_err *err);
 
 /* Writes the directive reference of aigw.yaml(5) as man(7) roff: one .TP
  * entry per directive with its type, default and bounds, for the top level

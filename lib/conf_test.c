@@ -195,7 +195,7 @@ static void test_serve_directives(void **state)
 	assert_int_equal(c.idle_timeout_ms, 60000);
 	assert_int_equal(c.upstream_timeout_ms, 300000);
 	assert_int_equal(c.drain_timeout_ms, 30000);
-	assert_int_equal(c.log_queue, 65536);
+	assert_int_equal(c.log_queue, 4096);
 	assert_int_equal(load(&c, "listen: '[::1]:0'\nworkers: 2\nauth: none\n"
 				  "max_body_bytes: 1MiB\nheader_timeout: 2s\ndrain_timeout: 0s\n",
 			      &err), 0);

@@ -57,8 +57,12 @@ struct aigw_gateway {
 	struct aigw_reqlog *log;
 	struct aigw_store *store;        /* control thread only */
 	struct aigw_conf conf;           /* nodes and routes of the last reload */
-	int auth;
-	int64_t upstream_timeout_ms;
+	/* Settings a reload may change while requests run. */
+	atomic_int auth;
+	_Atomic int64_t upstream_timeout_ms;
+	/* Settings fixed at start (the listener and its limits): a reload
+	 * that changes them says a restart is needed. */
+	struct aigw_conf started;
 	pthread_mutex_t mu;              /* guards latest */
 	struct aigw_snapshot *latest;
 	atomic_uint_fast64_t generation;
@@ -163,6 +167,21 @@ int aigw_gateway_reload(struct aigw_gateway *gw, const struct aigw_conf *conf,
 
 	if (rc)
 		return rc;
+	if (conf != &gw->conf) {
+		/* A new file (SIGHUP): what can change while running does. */
+		const struct aigw_conf *o = &gw->started;
+		atomic_store(&gw->auth, conf->auth);
+		atomic_store(&gw->upstream_timeout_ms, conf->upstream_timeout_ms);
+		/* (listen and workers may come from options, so they are not
+		 * compared: they too only change at a start.) */
+		if (o->max_header_bytes != conf->max_header_bytes ||
+		    o->max_headers != conf->max_headers || o->max_body_bytes != conf->max_body_bytes ||
+		    o->header_timeout_ms != conf->header_timeout_ms ||
+		    o->body_timeout_ms != conf->body_timeout_ms ||
+		    o->idle_timeout_ms != conf->idle_timeout_ms || o->log_queue != conf->log_queue)
+			aigw_log_warn("limits, client timeouts and log_queue take effect at the "
+				      "next start, not on reload");
+	}
 	keep_conf(gw, conf);
 	for (size_t i = 0; i < s->cat.n_nodes; i++)
 		if (s->nodes[i].credential_missing)
@@ -300,6 +319,11 @@ static void account(struct call *c)
 	const char *route = r ? r->route->name : "";
 	const char *node = c->node >= 0 ? c->snap->nodes[c->node].node->name : "";
 	uint64_t latency = aigw_clock_mono_us() - c->req->start_us;
+	/* A transfer aborted after its head (client gone, drain) has no
+	 * result: its time to first byte is still known. */
+	bool have_ttfb = c->res.head_received || c->head_us;
+	uint64_t ttfb = c->res.head_received ? c->res.ttfb_us
+			: c->head_us ? c->head_us - c->upstream_start_us : 0;
 	struct aigw_reqlog_row row;
 	char status[24];
 
@@ -312,9 +336,9 @@ static void account(struct call *c)
 		const char *l[] = { route };
 		aigw_metrics_observe_labels(c->w->shard, gw->family[F_DURATION], l, latency);
 	}
-	if (c->res.head_received) {
+	if (have_ttfb) {
 		const char *l[] = { node };
-		aigw_metrics_observe_labels(c->w->shard, gw->family[F_TTFB], l, c->res.ttfb_us);
+		aigw_metrics_observe_labels(c->w->shard, gw->family[F_TTFB], l, ttfb);
 	}
 	if (c->prompt_tokens >= 0) {
 		const char *l[] = { node, "prompt" };
@@ -334,8 +358,8 @@ static void account(struct call *c)
 	if (c->upstream_start_us) {
 		row.upstream_us = (int64_t)(c->res.total_us ? c->res.total_us
 							    : aigw_clock_mono_us() - c->upstream_start_us);
-		if (c->res.head_received)
-			row.ttfb_us = (int64_t)c->res.ttfb_us;
+		if (have_ttfb)
+			row.ttfb_us = (int64_t)ttfb;
 	}
 	row.bytes_in = (int64_t)c->req->body_len;
 	row.bytes_out = (int64_t)c->bytes_out;
@@ -651,7 +675,8 @@ static void build_headers(struct call *c, const struct aigw_snapshot_node *sn)
 	aigw_strv_release(&c->up_headers);
 	for (size_t i = 0; i < http->header_count; i++) {
 		const struct aigw_http_header *h = &http->headers[i];
-		if (skip_request_header(h, c->gw->auth == AIGW_AUTH_KEYS || sn->credential))
+		if (skip_request_header(h, atomic_load_explicit(&c->gw->auth, memory_order_relaxed) ==
+						       AIGW_AUTH_KEYS || sn->credential))
 			continue;
 		if (aigw_http_slice_eq(h->name, "x-forwarded-for")) {
 			xff = h->value.ptr;
@@ -736,7 +761,9 @@ static int start_upstream(struct call *c)
 		xr.headers = &c->up_headers;
 		xr.body = c->req->body;
 		xr.body_len = c->req->body_len;
-		xr.timeout_ms = route->timeout_ms ? route->timeout_ms : c->gw->upstream_timeout_ms;
+		xr.timeout_ms = route->timeout_ms ? route->timeout_ms
+						  : atomic_load_explicit(&c->gw->upstream_timeout_ms,
+									 memory_order_relaxed);
 		xr.ops = &xfer_ops;
 		xr.arg = c;
 		if (!c->upstream_start_us)
@@ -824,6 +851,17 @@ static bool ready(const struct aigw_snapshot *s)
 
 /* ------------------------------------------------------------ pipeline */
 
+/* Does any node of the route (in whatever state) serve the model? When
+ * none does, the answer is 404, not a 503 that clients would retry. */
+static bool route_serves(const struct aigw_snapshot *s, int route, const char *model)
+{
+	const struct aigw_snapshot_route *r = &s->routes[route];
+	for (size_t j = 0; j < r->n; j++)
+		if (r->node[j] >= 0 && aigw_node_serves(s->nodes[r->node[j]].node, model))
+			return true;
+	return false;
+}
+
 static bool is_ai_endpoint(const struct aigw_server_req *req)
 {
 	return req->method == AIGW_HTTP_POST &&
@@ -891,7 +929,7 @@ static int authenticate(struct call *c)
 	const char *token;
 	size_t len;
 
-	if (c->gw->auth == AIGW_AUTH_NONE)
+	if (atomic_load_explicit(&c->gw->auth, memory_order_relaxed) == AIGW_AUTH_NONE)
 		return 0;
 	token = aigw_auth_token(a ? a->ptr : NULL, a ? a->len : 0, x ? x->ptr : NULL,
 				x ? x->len : 0, &len);
@@ -989,6 +1027,12 @@ static void handle(struct aigw_server_req *req, void *arg)
 		return;
 	}
 	c->route = (int)route;
+	if (c->ai && !route_serves(c->snap, c->route, c->model)) {
+		char *m = aigw_pool_printf(req->pool, "no node of route '%s' serves model '%s'",
+					   c->snap->cat.routes[route].name, c->model);
+		fail(c, 404, "invalid_request_error", "model_not_found", m, NULL);
+		return;
+	}
 	c->retries_left = (int)c->snap->cat.routes[route].retries;
 	c->tried = aigw_pool_calloc(req->pool, c->snap->routes[route].n + 1);
 	aigw_server_on_drained(req, drained, c);
@@ -1083,8 +1127,14 @@ int aigw_gateway_new(struct aigw_gateway **out, const struct aigw_conf *conf,
 	int rc;
 
 	pthread_mutex_init(&gw->mu, NULL);
-	gw->auth = conf->auth;
-	gw->upstream_timeout_ms = conf->upstream_timeout_ms;
+	atomic_init(&gw->auth, conf->auth);
+	atomic_init(&gw->upstream_timeout_ms, conf->upstream_timeout_ms);
+	gw->started = *conf;
+	gw->started.listen = NULL; /* only compared field by field below */
+	gw->started.nodes = NULL;
+	gw->started.routes = NULL;
+	gw->started.path = NULL;
+	gw->started.n_nodes = gw->started.n_routes = 0;
 	aigw_server_config_init(&sc);
 	sc.listen = conf->listen;
 	sc.workers = (int)conf->workers;

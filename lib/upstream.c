@@ -157,23 +157,29 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 
 struct aigw_upstream *aigw_upstream_new(struct aigw_ev *ev, struct aigw_err *err)
 {
-	struct aigw_upstream *u;
+	struct aigw_upstream *u = aigw_calloc(1, sizeof(*u));
+	(void)err;
 
-	pthread_once(&global_once, global_init);
-	if (global_rc != CURLE_OK) {
-		aigw_err_set(err, AIGW_EFAIL, "cannot initialise libcurl: %s",
-			     curl_easy_strerror(global_rc));
-		return NULL;
-	}
-	u = aigw_calloc(1, sizeof(*u));
 	u->ev = ev;
-	u->multi = curl_multi_init();
-	if (!u->multi) {
-		free(u);
-		aigw_err_set(err, AIGW_EFAIL, "cannot create a libcurl multi handle");
-		return NULL;
-	}
 	aigw_ev_timer_init(&u->timer, timer_fired, u);
+	u->spare = aigw_malloc(SPARE_MAX * sizeof(*u->spare));
+	return u;
+}
+
+/* libcurl (and the TLS library under it) is set up on the first https://
+ * transfer: a gateway in front of plain-HTTP nodes never pays for it in
+ * start-up time or memory. */
+static int curl_ready(struct aigw_upstream *u, struct aigw_err *err)
+{
+	if (u->multi)
+		return 0;
+	pthread_once(&global_once, global_init);
+	if (global_rc != CURLE_OK)
+		return aigw_err_set(err, AIGW_EFAIL, "cannot initialise libcurl: %s",
+				    curl_easy_strerror(global_rc));
+	u->multi = curl_multi_init();
+	if (!u->multi)
+		return aigw_err_set(err, AIGW_EFAIL, "cannot create a libcurl multi handle");
 	curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
 	curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
 	curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -181,8 +187,7 @@ struct aigw_upstream *aigw_upstream_new(struct aigw_ev *ev, struct aigw_err *err
 	curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	/* Enough idle connections kept for a busy worker's node pool. */
 	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 512L);
-	u->spare = aigw_malloc(SPARE_MAX * sizeof(*u->spare));
-	return u;
+	return 0;
 }
 
 static void conn_close(struct aigw_upstream *u, struct h1conn *c)
@@ -240,7 +245,8 @@ void aigw_upstream_free(struct aigw_upstream *u)
 		curl_easy_cleanup(u->spare[i]);
 	free(u->spare);
 	aigw_ev_timer_stop(u->ev, &u->timer);
-	curl_multi_cleanup(u->multi);
+	if (u->multi)
+		curl_multi_cleanup(u->multi);
 	free(u);
 }
 
@@ -364,7 +370,10 @@ static void check_done(struct aigw_upstream *u)
 #define IDLE_MAX 64
 #define READ_CHUNK 16384
 
-static void native_process(struct aigw_xfer *x);
+/* What native_process left behind: ready for more bytes, paused by the
+ * receiver, or ended (and freed). */
+enum { P_MORE, P_PAUSED, P_GONE };
+static int native_process(struct aigw_xfer *x);
 static void native_finish(struct aigw_xfer *x, enum aigw_xfer_outcome outcome, const char *msg);
 static int native_connect(struct aigw_xfer *x);
 
@@ -499,6 +508,13 @@ static void native_io(struct aigw_ev *ev, int fd, int mask, void *arg)
 			return;
 		}
 		c->connecting = false;
+		/* Connected: from now on only the transfer's own limit counts. */
+		aigw_ev_timer_stop(ev, &x->timer);
+		if (x->timeout_us) {
+			uint64_t spent = aigw_clock_mono_us() - x->started_us;
+			aigw_ev_timer_start(ev, &x->timer,
+					    x->timeout_us > spent ? x->timeout_us - spent : 1);
+		}
 	}
 	if ((mask & AIGW_EV_WRITE) && x->out_off < x->out.len) {
 		ssize_t n = send(fd, x->out.data + x->out_off, x->out.len - x->out_off,
@@ -525,15 +541,17 @@ static void native_io(struct aigw_ev *ev, int fd, int mask, void *arg)
 			if (n > 0) {
 				x->in.len += (size_t)n;
 				x->in.data[x->in.len] = '\0';
-				if ((size_t)n < READ_CHUNK)
-					break;
+				/* Hand each piece on before reading more, so a receiver
+				 * that pauses stops the reading at once and at most one
+				 * chunk waits here (backpressure, bounded memory). */
+				if (native_process(x) != P_MORE || (size_t)n < READ_CHUNK)
+					return;
 				continue;
 			}
 			if (n == 0) {
 				struct aigw_http_error he;
-				native_process(x);
-				if (x->aborted || x->pending)
-					return; /* freed, or waits for resume */
+				if (native_process(x) != P_MORE)
+					return; /* finished, freed, or waits for resume */
 				if (retry_stale(x))
 					return;
 				if (x->head_done && aigw_http_body_eof(&x->body, &he) == 0) {
@@ -545,12 +563,11 @@ static void native_io(struct aigw_ev *ev, int fd, int mask, void *arg)
 				return;
 			}
 			if (errno == EAGAIN || errno == EINTR)
-				break;
+				return;
 			if (!retry_stale(x))
 				native_fail_errno(x, AIGW_XFER_FAILED, errno);
 			return;
 		}
-		native_process(x);
 	}
 }
 
@@ -569,7 +586,7 @@ static bool call_out(struct aigw_xfer *x, int rc_is_abort)
 }
 
 /* Parses what arrived and hands it on: the head, then body pieces. */
-static void native_process(struct aigw_xfer *x)
+static int native_process(struct aigw_xfer *x)
 {
 	for (;;) {
 		const char *data = x->in.data + x->in_off;
@@ -585,11 +602,11 @@ static void native_process(struct aigw_xfer *x)
 							       x->pending_len, x->arg) : 0;
 			x->in_callback--;
 			if (call_out(x, rc != 0 && rc != AIGW_AGAIN))
-				return;
+				return P_GONE;
 			if (rc == AIGW_AGAIN) {
 				x->paused = true;
 				aigw_ev_del(x->up->ev, x->conn->fd, AIGW_EV_READ);
-				return;
+				return P_PAUSED;
 			}
 			x->result.bytes_in += x->pending_len;
 			x->in_off += x->pending_consumed;
@@ -599,11 +616,11 @@ static void native_process(struct aigw_xfer *x)
 		if (!x->head_done) {
 			rc = aigw_http_parse_response(&x->res, data, avail, NULL, &used, &he);
 			if (rc == AIGW_AGAIN)
-				return;
+				return P_MORE;
 			if (rc) {
 				native_finish(x, AIGW_XFER_FAILED, he.reason ? he.reason
 									   : "malformed answer");
-				return;
+				return P_GONE;
 			}
 			x->in_off += used;
 			if (x->res.status < 200) {
@@ -629,23 +646,23 @@ static void native_process(struct aigw_xfer *x)
 			rc = x->ops->on_head ? x->ops->on_head(x, x->res.status, &x->head, x->arg) : 0;
 			x->in_callback--;
 			if (call_out(x, rc != 0))
-				return;
+				return P_GONE;
 			if (x->res.framing == AIGW_HTTP_BODY_NONE) {
 				native_finish(x, AIGW_XFER_OK, NULL);
-				return;
+				return P_GONE;
 			}
 			continue;
 		}
 		if (aigw_http_body_done(&x->body)) {
 			native_finish(x, AIGW_XFER_OK, NULL);
-			return;
+			return P_GONE;
 		}
 		if (avail == 0)
-			return;
+			return P_MORE;
 		rc = aigw_http_body_decode(&x->body, data, avail, &used, &piece, &he);
 		if (rc != 0 && rc != AIGW_AGAIN) {
 			native_finish(x, AIGW_XFER_FAILED, he.reason ? he.reason : "malformed body");
-			return;
+			return P_GONE;
 		}
 		if (piece.len) {
 			x->pending = true;
@@ -656,7 +673,7 @@ static void native_process(struct aigw_xfer *x)
 		}
 		x->in_off += used;
 		if (rc == AIGW_AGAIN && used == 0)
-			return;
+			return P_MORE;
 	}
 }
 
@@ -788,6 +805,10 @@ int aigw_upstream_start(struct aigw_upstream *u, const struct aigw_xfer_request 
 		}
 		*out = x;
 		return 0;
+	}
+	if (curl_ready(u, err)) {
+		free(x);
+		return AIGW_EFAIL;
 	}
 	e = u->n_spare ? u->spare[--u->n_spare] : curl_easy_init();
 	if (!e) {

@@ -24,7 +24,7 @@
 
 /* ---------------------------------------------------- scripted server */
 
-enum mode { M_SMALL, M_BIG, M_SILENT, M_CONTINUE, M_ECHO };
+enum mode { M_SMALL, M_BIG, M_SILENT, M_CONTINUE, M_ECHO, M_LATE };
 
 struct server {
 	int fd, port;
@@ -83,7 +83,9 @@ static void *serve(void *arg)
 				usleep(600000);
 				break;
 			}
-			if (s->mode == M_SMALL) {
+			if (s->mode == M_LATE)
+				usleep(600000); /* longer than the connect limit below */
+			if (s->mode == M_SMALL || s->mode == M_LATE) {
 				const char *r = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Test: yes\r\n\r\nhello";
 				if (write(c, r, strlen(r)) < 0)
 					break;
@@ -254,6 +256,8 @@ static void run_until_done(struct client *c, int64_t limit_ms)
 	assert_true(c->done);
 }
 
+static int64_t connect_timeout_ms;
+
 static void start(struct client *c, const char *method, int port, const char *path,
 		  const char *body, int64_t timeout_ms)
 {
@@ -270,6 +274,7 @@ static void start(struct client *c, const char *method, int port, const char *pa
 	r.body = body;
 	r.body_len = body ? strlen(body) : 0;
 	r.timeout_ms = timeout_ms;
+	r.connect_timeout_ms = connect_timeout_ms;
 	r.ops = &ops;
 	r.arg = c;
 	r.force_curl = use_curl;
@@ -418,6 +423,26 @@ static void test_timeout(void **state)
 	server_stop(&s);
 }
 
+/* The connect limit ends with the connection: a slower answer on a fresh
+ * connection is governed by the transfer's own limit only. */
+static void test_connect_limit_is_not_the_transfer_limit(void **state)
+{
+	struct server s;
+	struct client c;
+	(void)state;
+
+	server_start(&s, M_LATE);
+	client_init(&c);
+	connect_timeout_ms = 300;
+	start(&c, "GET", s.port, "/", NULL, 5000);
+	connect_timeout_ms = 0;
+	run_until_done(&c, 5000);
+	assert_int_equal(c.res.outcome, AIGW_XFER_OK);
+	assert_string_equal(c.body.data, "hello");
+	client_free(&c);
+	server_stop(&s);
+}
+
 static void test_free_with_live_transfer(void **state)
 {
 	struct server s;
@@ -445,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_abort_drops_connection),
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_connect_limit_is_not_the_transfer_limit),
 		cmocka_unit_test(test_free_with_live_transfer),
 	};
 	int failed = cmocka_run_group_tests_name("native", tests, NULL, NULL);

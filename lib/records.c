@@ -1,0 +1,112 @@
+/* records: see records.h. */
+#include "records.h"
+
+#include "clock.h"
+#include "str.h"
+
+cJSON *aigw_json_time(int64_t t)
+{
+	char buf[32];
+
+	if (!t)
+		return cJSON_CreateNull();
+	aigw_format_time(t, buf, sizeof(buf));
+	return cJSON_CreateString(buf);
+}
+
+cJSON *aigw_json_strv(const struct aigw_strv *sv)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (size_t i = 0; i < sv->n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(sv->v[i]));
+	return a;
+}
+
+/* A string member, or null when the value is absent. */
+static void add_string_or_null(cJSON *o, const char *name, const char *value)
+{
+	if (value)
+		cJSON_AddStringToObject(o, name, value);
+	else
+		cJSON_AddNullToObject(o, name);
+}
+
+cJSON *aigw_key_json(const struct aigw_key *k, const char *secret)
+{
+	cJSON *o = cJSON_CreateObject();
+	char usd[32];
+
+	cJSON_AddNumberToObject(o, "id", (double)k->id);
+	cJSON_AddStringToObject(o, "name", k->name);
+	if (secret)
+		cJSON_AddStringToObject(o, "key", secret);
+	cJSON_AddStringToObject(o, "prefix", k->display);
+	cJSON_AddStringToObject(o, "status",
+				aigw_key_status_names[aigw_key_status(k, aigw_clock_wall_s())]);
+	cJSON_AddNumberToObject(o, "rpm", (double)k->rpm);
+	cJSON_AddNumberToObject(o, "tpm", (double)k->tpm);
+	if (k->budget_micro) {
+		/* Raw, so that 0.1 stays 0.1 and never becomes 0.10000000000000001. */
+		aigw_format_usd(k->budget_micro, usd, sizeof(usd));
+		cJSON_AddRawToObject(o, "budget_usd", usd);
+	} else {
+		cJSON_AddNullToObject(o, "budget_usd");
+	}
+	cJSON_AddItemToObject(o, "models", aigw_json_strv(&k->models));
+	cJSON_AddItemToObject(o, "created_at", aigw_json_time(k->created_at));
+	cJSON_AddItemToObject(o, "expires_at", aigw_json_time(k->expires_at));
+	cJSON_AddItemToObject(o, "revoked_at", aigw_json_time(k->revoked_at));
+	if (k->rotated_from)
+		cJSON_AddNumberToObject(o, "rotated_from", (double)k->rotated_from);
+	else
+		cJSON_AddNullToObject(o, "rotated_from");
+	return o;
+}
+
+cJSON *aigw_node_json(const struct aigw_node *n)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "name", n->name);
+	cJSON_AddStringToObject(o, "url", n->url);
+	cJSON_AddStringToObject(o, "provider", aigw_provider_names[n->provider]);
+	cJSON_AddStringToObject(o, "type", aigw_node_type_names[n->type]);
+	add_string_or_null(o, "region", n->region);
+	cJSON_AddNumberToObject(o, "weight", (double)n->weight);
+	cJSON_AddItemToObject(o, "models", aigw_json_strv(&n->models));
+	add_string_or_null(o, "api_key_env", n->api_key_env);
+	cJSON_AddNumberToObject(o, "max_concurrency", (double)n->max_concurrency);
+	cJSON_AddBoolToObject(o, "standby", n->standby);
+	cJSON_AddStringToObject(o, "state", aigw_node_state_names[n->state]);
+	cJSON_AddStringToObject(o, "source", aigw_origin_names[n->origin]);
+	if (n->where)
+		cJSON_AddStringToObject(o, "defined_at", n->where);
+	return o;
+}
+
+cJSON *aigw_route_json(const struct aigw_route *r)
+{
+	cJSON *o = cJSON_CreateObject();
+	char d[32];
+
+	cJSON_AddStringToObject(o, "name", r->name);
+	cJSON_AddStringToObject(o, "path", r->path);
+	add_string_or_null(o, "method", r->method);
+	add_string_or_null(o, "model", r->model);
+	cJSON_AddItemToObject(o, "headers", aigw_json_strv(&r->headers));
+	cJSON_AddItemToObject(o, "nodes", aigw_json_strv(&r->nodes));
+	cJSON_AddStringToObject(o, "policy", aigw_policy_names[r->policy]);
+	cJSON_AddNumberToObject(o, "retries", (double)r->retries);
+	if (r->timeout_ms) {
+		aigw_format_duration_ms(r->timeout_ms, d, sizeof(d));
+		cJSON_AddStringToObject(o, "timeout", d);
+	} else {
+		cJSON_AddNullToObject(o, "timeout");
+	}
+	add_string_or_null(o, "fallback", r->fallback);
+	cJSON_AddStringToObject(o, "source", aigw_origin_names[r->origin]);
+	if (r->where)
+		cJSON_AddStringToObject(o, "defined_at", r->where);
+	return o;
+}
