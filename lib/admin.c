@@ -29,6 +29,7 @@
 #include "auth.h"
 #include "catalog.h"
 #include "clock.h"
+#include "json.h"
 #include "keys.h"
 #include "log.h"
 #include "mem.h"
@@ -228,50 +229,13 @@ static bool is_method(const struct call *c, int method)
 
 /* ------------------------------------------------------------ bodies */
 
-static const char *json_kind(const cJSON *j)
-{
-	if (cJSON_IsString(j)) return "a string";
-	if (cJSON_IsNumber(j)) return "a number";
-	if (cJSON_IsBool(j)) return "a boolean";
-	if (cJSON_IsArray(j)) return "an array";
-	if (cJSON_IsObject(j)) return "an object";
-	return "null";
-}
-
-/* Parses the body as one JSON object, with the wording of the conf
- * reader's JSON records. */
-static int parse_object(const char *text, size_t len, cJSON **out, struct aigw_err *err)
-{
-	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
-
-	if (!root) {
-		size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
-		return aigw_err_set(err, AIGW_EINVAL, "invalid JSON at byte %zu", at + 1);
-	}
-	while (end < text + len && (*end == ' ' || *end == '\t' || *end == '\n' ||
-				    *end == '\r' || *end == '\0'))
-		end++;
-	if (end < text + len) {
-		cJSON_Delete(root);
-		return aigw_err_set(err, AIGW_EINVAL, "unexpected text after the JSON object");
-	}
-	if (!cJSON_IsObject(root)) {
-		aigw_err_set(err, AIGW_EINVAL, "expected a JSON object, got %s", json_kind(root));
-		cJSON_Delete(root);
-		return AIGW_EINVAL;
-	}
-	*out = root;
-	return 0;
-}
-
 /* A JSON number as the text the command line would have been given, so
  * that the same parser (and its messages) judges it. */
 static int whole_number_text(const cJSON *j, char *out, size_t n, struct aigw_err *err)
 {
 	if (!cJSON_IsNumber(j))
 		return aigw_err_set(err, AIGW_EINVAL, "expected a whole number, got %s",
-				    json_kind(j));
+				    aigw_json_kind(j));
 	if (!(j->valuedouble >= -9.2e18 && j->valuedouble <= 9.2e18) ||
 	    (double)(int64_t)j->valuedouble != j->valuedouble)
 		return aigw_err_set(err, AIGW_EINVAL, "%g is not a whole number", j->valuedouble);
@@ -299,7 +263,7 @@ static int key_field(struct key_body *b, size_t field, const cJSON *j, struct ai
 	case 0: /* name */
 		if (!cJSON_IsString(j))
 			return aigw_err_set(err, AIGW_EINVAL, "expected a string, got %s",
-					    json_kind(j));
+					    aigw_json_kind(j));
 		c->name = j->valuestring;
 		return 0;
 	case 1: /* rpm */
@@ -326,7 +290,7 @@ static int key_field(struct key_body *b, size_t field, const cJSON *j, struct ai
 			snprintf(text, sizeof(text), "%s", j->valuestring);
 		else if (!cJSON_IsNull(j))
 			return aigw_err_set(err, AIGW_EINVAL, "expected a number, got %s",
-					    json_kind(j));
+					    aigw_json_kind(j));
 		if (!cJSON_IsNull(j) && aigw_parse_usd(text, &b->budget, err))
 			return AIGW_EINVAL;
 		c->budget_micro = &b->budget;
@@ -334,7 +298,7 @@ static int key_field(struct key_body *b, size_t field, const cJSON *j, struct ai
 	case 4: /* expires */
 		if (!cJSON_IsNull(j) && !cJSON_IsString(j))
 			return aigw_err_set(err, AIGW_EINVAL, "expected a string, got %s",
-					    json_kind(j));
+					    aigw_json_kind(j));
 		if (aigw_keys_parse_expiry(cJSON_IsNull(j) ? "never" : j->valuestring,
 					   aigw_clock_wall_s(), &b->expires, err))
 			return AIGW_EINVAL;
@@ -348,7 +312,7 @@ static int key_field(struct key_body *b, size_t field, const cJSON *j, struct ai
 				if (!cJSON_IsString(item))
 					return aigw_err_set(err, AIGW_EINVAL,
 							    "expected an array of strings, found %s",
-							    json_kind(item));
+							    aigw_json_kind(item));
 				aigw_strv_push(&b->models, item->valuestring);
 			}
 		} else if (cJSON_IsString(j)) {
@@ -356,7 +320,7 @@ static int key_field(struct key_body *b, size_t field, const cJSON *j, struct ai
 				return AIGW_EINVAL;
 		} else if (!cJSON_IsNull(j)) {
 			return aigw_err_set(err, AIGW_EINVAL, "expected an array of strings, got %s",
-					    json_kind(j));
+					    aigw_json_kind(j));
 		}
 		c->models = &b->models;
 		return 0;
@@ -446,7 +410,7 @@ static void create_key(struct call *c)
 	char secret[AIGW_APIKEY_LEN + 1];
 	cJSON *root = NULL;
 
-	if (parse_object(c->req->body, c->req->body_len, &root, &err) ||
+	if (aigw_json_parse_object(c->req->body, c->req->body_len, &root, &err) ||
 	    key_body_parse(&b, root, &err)) {
 		send_op_error(c, &err, 400);
 	} else if (!b.changes.name) {
@@ -481,7 +445,7 @@ static void key_item(struct call *c, const char *ref)
 	} else if (c->req->method == AIGW_HTTP_PATCH) {
 		struct key_body b = { 0 };
 		cJSON *root = NULL;
-		if (parse_object(c->req->body, c->req->body_len, &root, &err) ||
+		if (aigw_json_parse_object(c->req->body, c->req->body_len, &root, &err) ||
 		    key_body_parse(&b, root, &err)) {
 			send_op_error(c, &err, 400);
 		} else if (key_body_empty(&b)) {
@@ -688,7 +652,7 @@ static void patch_node(struct call *c, const struct aigw_node *current)
 	struct aigw_err err = { 0 };
 	cJSON *patch = NULL;
 
-	if (parse_object(c->req->body, c->req->body_len, &patch, &err) ||
+	if (aigw_json_parse_object(c->req->body, c->req->body_len, &patch, &err) ||
 	    node_patch_changes(current, patch, &parsed, &ch, &err)) {
 		send_op_error(c, &err, 400);
 		cJSON_Delete(patch);

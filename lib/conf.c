@@ -37,6 +37,7 @@
 #include <cJSON.h>
 #include <yaml.h>
 
+#include "json.h"
 #include "log.h"
 #include "mem.h"
 #include "pool.h"
@@ -1104,16 +1105,6 @@ int aigw_conf_parse_nodes_yaml(const char *name, const char *text, size_t len,
 	return 0;
 }
 
-static const char *json_kind(const cJSON *j)
-{
-	if (cJSON_IsString(j)) return "a string";
-	if (cJSON_IsNumber(j)) return "a number";
-	if (cJSON_IsBool(j)) return "a boolean";
-	if (cJSON_IsArray(j)) return "an array";
-	if (cJSON_IsObject(j)) return "an object";
-	return "null";
-}
-
 /* Applies one JSON member to directive d of target (a node or a route),
  * checking its JSON type first and then going through the same conversion
  * as the file. */
@@ -1126,7 +1117,7 @@ static int json_value(const struct directive *d, const cJSON *j, void *target,
 	case D_INT:
 		if (!cJSON_IsNumber(j))
 			return aigw_err_set(err, AIGW_EINVAL, "expected a whole number, got %s",
-					    json_kind(j));
+					    aigw_json_kind(j));
 		if (!(j->valuedouble >= -9.2e18 && j->valuedouble <= 9.2e18) ||
 		    (double)(int64_t)j->valuedouble != j->valuedouble)
 			return aigw_err_set(err, AIGW_EINVAL, "%g is not a whole number",
@@ -1137,7 +1128,7 @@ static int json_value(const struct directive *d, const cJSON *j, void *target,
 	case D_ENABLED:
 		if (!cJSON_IsBool(j))
 			return aigw_err_set(err, AIGW_EINVAL, "expected true or false, got %s",
-					    json_kind(j));
+					    aigw_json_kind(j));
 		return set_text(d, target, cJSON_IsTrue(j) ? "true" : "false", err);
 	case D_LIST:
 		if (cJSON_IsArray(j)) {
@@ -1149,7 +1140,7 @@ static int json_value(const struct directive *d, const cJSON *j, void *target,
 					aigw_strv_release(&items);
 					return aigw_err_set(err, AIGW_EINVAL,
 							    "expected an array of strings, found %s",
-							    json_kind(item));
+							    aigw_json_kind(item));
 				}
 				aigw_strv_push(&items, item->valuestring);
 			}
@@ -1157,12 +1148,12 @@ static int json_value(const struct directive *d, const cJSON *j, void *target,
 		}
 		if (!cJSON_IsString(j))
 			return aigw_err_set(err, AIGW_EINVAL,
-					    "expected an array of strings, got %s", json_kind(j));
+					    "expected an array of strings, got %s", aigw_json_kind(j));
 		return set_text(d, target, j->valuestring, err);
 	default:
 		if (!cJSON_IsString(j))
 			return aigw_err_set(err, AIGW_EINVAL, "expected a string, got %s",
-					    json_kind(j));
+					    aigw_json_kind(j));
 		return set_text(d, target, j->valuestring, err);
 	}
 }
@@ -1174,30 +1165,13 @@ static int entity_from_json(const struct entity *e, const char *json, size_t len
 {
 	const struct directive *ds = e->directives;
 	bool seen[DIRECTIVES_MAX] = { false }, given[DIRECTIVES_MAX] = { false };
-	const char *end = NULL;
 	const cJSON *member;
 	struct aigw_err sub;
 	cJSON *root;
 	int rc = 0;
 
-	root = cJSON_ParseWithLengthOpts(json, len, &end, false);
-	if (!root) {
-		size_t at = end && end >= json && end <= json + len ? (size_t)(end - json) : 0;
-		return aigw_err_set(err, AIGW_EINVAL, "invalid JSON at byte %zu", at + 1);
-	}
-	while (end < json + len && (*end == ' ' || *end == '\t' || *end == '\n' ||
-				    *end == '\r' || *end == '\0'))
-		end++;
-	if (end < json + len) {
-		cJSON_Delete(root);
-		return aigw_err_set(err, AIGW_EINVAL, "unexpected text after the JSON object");
-	}
-	if (!cJSON_IsObject(root)) {
-		rc = aigw_err_set(err, AIGW_EINVAL, "expected a JSON object, got %s",
-				  json_kind(root));
-		cJSON_Delete(root);
+	if ((rc = aigw_json_parse_object(json, len, &root, err)))
 		return rc;
-	}
 	e->init(out);
 	apply_defaults(ds, out);
 	cJSON_ArrayForEach(member, root) {

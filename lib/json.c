@@ -308,3 +308,43 @@ bool aigw_json_uint(const char *v, size_t len, uint64_t *out)
 	*out = n;
 	return true;
 }
+
+const char *aigw_json_kind(const cJSON *j)
+{
+	if (cJSON_IsString(j))
+		return "a string";
+	if (cJSON_IsNumber(j))
+		return "a number";
+	if (cJSON_IsBool(j))
+		return "a boolean";
+	if (cJSON_IsArray(j))
+		return "an array";
+	if (cJSON_IsObject(j))
+		return "an object";
+	return "null";
+}
+
+int aigw_json_parse_object(const char *text, size_t len, cJSON **out, struct aigw_err *err)
+{
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+
+	if (!root) {
+		size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
+		return aigw_err_set(err, AIGW_EINVAL, "invalid JSON at byte %zu", at + 1);
+	}
+	while (end < text + len && (*end == ' ' || *end == '\t' || *end == '\n' ||
+				    *end == '\r' || *end == '\0'))
+		end++;
+	if (end < text + len) {
+		cJSON_Delete(root);
+		return aigw_err_set(err, AIGW_EINVAL, "unexpected text after the JSON object");
+	}
+	if (!cJSON_IsObject(root)) {
+		aigw_err_set(err, AIGW_EINVAL, "expected a JSON object, got %s", aigw_json_kind(root));
+		cJSON_Delete(root);
+		return AIGW_EINVAL;
+	}
+	*out = root;
+	return 0;
+}

@@ -37,4 +37,18 @@ bool aigw_json_string(const char *value, size_t len, char *out, size_t cap);
 /* A non-negative integer value (no fraction or exponent). */
 bool aigw_json_uint(const char *value, size_t len, uint64_t *out);
 
+/* ---- with cJSON, for the admin API and JSON records, where a tree is
+ * wanted: */
+
+#include <cJSON.h>
+
+#include "err.h"
+
+/* Parses text as exactly one JSON object (trailing whitespace allowed) and
+ * returns the tree, or EINVAL with "invalid JSON at byte N", "unexpected
+ * text after the JSON object" or "expected a JSON object, got an array". */
+int aigw_json_parse_object(const char *text, size_t len, cJSON **out, struct aigw_err *err);
+/* "a string", "a number", "a boolean", "an array", "an object", "null". */
+const char *aigw_json_kind(const cJSON *j);
+
 #endif
