@@ -85,7 +85,7 @@ struct call {
 	char traceparent[64];
 	int64_t ts_ms;
 	struct aigw_xfer *xfer;
-	struct aigw_strv up_headers;
+	struct aigw_buf up_fields;       /* upstream header lines, "Name: value\r\n" */
 	char *url;
 	int retries_left;
 	bool *tried;                     /* per route candidate */
@@ -397,7 +397,10 @@ static void call_cleanup(void *arg)
 		account(c);
 	}
 	aigw_metrics_gauge_add(c->w->shard, c->gw->family[F_IN_FLIGHT], c->gw->in_flight, -1);
-	aigw_strv_release(&c->up_headers);
+	/* The lines carry the node's credential: wipe before freeing. */
+	if (c->up_fields.len)
+		memset(c->up_fields.data, 0, c->up_fields.len);
+	aigw_buf_release(&c->up_fields);
 	free(c->url);
 	aigw_sse_release(&c->sse_parser);
 	aigw_buf_release(&c->body_copy);
@@ -665,56 +668,54 @@ static bool skip_request_header(const struct aigw_http_header *h, bool strip_aut
 	return false;
 }
 
+/* Writes the upstream request's header lines into one buffer, straight
+ * from the parsed client headers (no per-line allocation). */
+static void field(struct aigw_buf *b, const char *name, size_t nl, const char *value, size_t vl)
+{
+	aigw_buf_grow(b, nl + vl + 4);
+	aigw_buf_append(b, name, nl);
+	aigw_buf_append(b, ": ", 2);
+	aigw_buf_append(b, value, vl);
+	aigw_buf_append(b, "\r\n", 2);
+}
+
 static void build_headers(struct call *c, const struct aigw_snapshot_node *sn)
 {
 	const struct aigw_http_request *http = c->req->http;
-	struct aigw_buf line = AIGW_BUF_INIT;
+	struct aigw_buf *b = &c->up_fields;
+	bool strip_auth = atomic_load_explicit(&c->gw->auth, memory_order_relaxed) ==
+				  AIGW_AUTH_KEYS || sn->credential;
 	const char *xff = NULL;
 	size_t xff_len = 0;
 
-	aigw_strv_release(&c->up_headers);
+	if (b->len)
+		memset(b->data, 0, b->len); /* a retry: the old lines may hold a secret */
+	aigw_buf_reset(b);
 	for (size_t i = 0; i < http->header_count; i++) {
 		const struct aigw_http_header *h = &http->headers[i];
-		if (skip_request_header(h, atomic_load_explicit(&c->gw->auth, memory_order_relaxed) ==
-						       AIGW_AUTH_KEYS || sn->credential))
+		if (skip_request_header(h, strip_auth))
 			continue;
 		if (aigw_http_slice_eq(h->name, "x-forwarded-for")) {
 			xff = h->value.ptr;
 			xff_len = h->value.len;
 			continue;
 		}
-		aigw_buf_reset(&line);
-		aigw_buf_append(&line, h->name.ptr, h->name.len);
-		aigw_buf_append(&line, ": ", 2);
-		aigw_buf_append(&line, h->value.ptr, h->value.len);
-		aigw_strv_push(&c->up_headers, line.data);
+		field(b, h->name.ptr, h->name.len, h->value.ptr, h->value.len);
 	}
-	aigw_buf_reset(&line);
-	aigw_buf_puts(&line, "X-Forwarded-For: ");
+	aigw_buf_puts(b, "X-Forwarded-For: ");
 	if (xff) {
-		aigw_buf_append(&line, xff, xff_len);
-		aigw_buf_puts(&line, ", ");
+		aigw_buf_append(b, xff, xff_len);
+		aigw_buf_puts(b, ", ");
 	}
-	aigw_buf_puts(&line, c->req->peer);
-	aigw_strv_push(&c->up_headers, line.data);
-	aigw_strv_push(&c->up_headers, "X-Forwarded-Proto: http");
-	aigw_buf_reset(&line);
-	aigw_buf_puts(&line, "X-Request-Id: ");
-	aigw_buf_puts(&line, c->request_id);
-	aigw_strv_push(&c->up_headers, line.data);
-	aigw_buf_reset(&line);
-	aigw_buf_puts(&line, "traceparent: ");
-	aigw_buf_puts(&line, c->traceparent);
-	aigw_strv_push(&c->up_headers, line.data);
+	aigw_buf_puts(b, c->req->peer);
+	aigw_buf_puts(b, "\r\nX-Forwarded-Proto: http\r\n");
+	field(b, "X-Request-Id", 12, c->request_id, strlen(c->request_id));
+	field(b, "traceparent", 11, c->traceparent, strlen(c->traceparent));
 	if (sn->credential) {
-		aigw_buf_reset(&line);
-		aigw_buf_puts(&line, "Authorization: Bearer ");
-		aigw_buf_puts(&line, sn->credential);
-		aigw_strv_push(&c->up_headers, line.data);
-		/* the buffer held the secret: wipe it before it is freed */
-		memset(line.data, 0, line.len);
+		aigw_buf_puts(b, "Authorization: Bearer ");
+		aigw_buf_puts(b, sn->credential);
+		aigw_buf_puts(b, "\r\n");
 	}
-	aigw_buf_release(&line);
 }
 
 /* The upstream URL: for AI providers the node's URL is the API base, so a
@@ -758,7 +759,8 @@ static int start_upstream(struct call *c)
 		build_headers(c, sn);
 		xr.method = method;
 		xr.url = c->url;
-		xr.headers = &c->up_headers;
+		xr.fields = c->up_fields.data;
+		xr.fields_len = c->up_fields.len;
 		xr.body = c->req->body;
 		xr.body_len = c->req->body_len;
 		xr.timeout_ms = route->timeout_ms ? route->timeout_ms
@@ -963,6 +965,7 @@ static void handle(struct aigw_server_req *req, void *arg)
 	c->prompt_tokens = c->completion_tokens = -1;
 	c->ts_ms = aigw_clock_wall_ms();
 	aigw_buf_init(&c->body_copy);
+	aigw_buf_init(&c->up_fields);
 	aigw_sse_init(&c->sse_parser, 0);
 	aigw_pool_cleanup(req->pool, call_cleanup, c);
 	aigw_metrics_gauge_add(w->shard, gw->family[F_IN_FLIGHT], gw->in_flight, 1);

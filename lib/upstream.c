@@ -205,6 +205,8 @@ static void xfer_release(struct aigw_xfer *x)
 		aigw_ev_timer_stop(u->ev, &x->timer);
 		if (x->conn)
 			conn_close(u, x->conn); /* not handed back: its state is unknown */
+		if (x->out.len)
+			memset(x->out.data, 0, x->out.len); /* it held the credential */
 		aigw_buf_release(&x->out);
 		aigw_buf_release(&x->in);
 	} else {
@@ -742,10 +744,8 @@ static int native_start(struct aigw_upstream *u, struct aigw_xfer *x,
 	if (url.port_given)
 		aigw_buf_printf(&x->out, ":%d", url.port);
 	aigw_buf_puts(&x->out, "\r\n");
-	for (size_t i = 0; req->headers && i < req->headers->n; i++) {
-		aigw_buf_puts(&x->out, req->headers->v[i]);
-		aigw_buf_puts(&x->out, "\r\n");
-	}
+	if (req->fields_len)
+		aigw_buf_append(&x->out, req->fields, req->fields_len);
 	if (body)
 		aigw_buf_printf(&x->out, "Content-Length: %zu\r\n", req->body_len);
 	aigw_buf_puts(&x->out, "\r\n");
@@ -820,8 +820,20 @@ int aigw_upstream_start(struct aigw_upstream *u, const struct aigw_xfer_request 
 	x->ops = req->ops;
 	x->arg = req->arg;
 	x->started_us = aigw_clock_mono_us();
-	for (size_t i = 0; req->headers && i < req->headers->n; i++)
-		x->headers = curl_slist_append(x->headers, req->headers->v[i]);
+	/* libcurl wants one string per line. */
+	for (const char *p = req->fields, *end = p ? p + req->fields_len : NULL; p && p < end;) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t l = (size_t)((eol ? eol : end) - p);
+		if (l && p[l - 1] == '\r')
+			l--;
+		if (l) {
+			char *line = aigw_strndup(p, l);
+			x->headers = curl_slist_append(x->headers, line);
+			memset(line, 0, l);
+			free(line);
+		}
+		p = eol ? eol + 1 : end;
+	}
 	/* No "Expect: 100-continue" round trip before bodies: the nodes are
 	 * ours to talk to and the extra round trip is pure latency. */
 	x->headers = curl_slist_append(x->headers, "Expect:");

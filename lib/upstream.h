@@ -64,7 +64,8 @@ struct aigw_xfer_ops {
 struct aigw_xfer_request {
 	const char *method;               /* "GET", "POST", ... */
 	const char *url;
-	const struct aigw_strv *headers;  /* "Name: value"; may be NULL */
+	const char *fields;               /* header lines "Name: value\r\n"; may be NULL */
+	size_t fields_len;
 	const void *body;                 /* borrowed until on_done or abort */
 	size_t body_len;
 	int64_t connect_timeout_ms;       /* 0: 10 s */

@@ -262,15 +262,14 @@ static void start(struct client *c, const char *method, int port, const char *pa
 		  const char *body, int64_t timeout_ms)
 {
 	char url[128];
-	struct aigw_strv h = AIGW_STRV_INIT;
 	struct aigw_xfer_request r = { 0 };
 	struct aigw_err err;
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-	aigw_strv_push(&h, "X-Trace: abc");
 	r.method = method;
 	r.url = url;
-	r.headers = &h;
+	r.fields = "X-Trace: abc\r\n";
+	r.fields_len = strlen(r.fields);
 	r.body = body;
 	r.body_len = body ? strlen(body) : 0;
 	r.timeout_ms = timeout_ms;
@@ -279,7 +278,6 @@ static void start(struct client *c, const char *method, int port, const char *pa
 	r.arg = c;
 	r.force_curl = use_curl;
 	assert_int_equal(aigw_upstream_start(c->up, &r, &c->x, &err), 0);
-	aigw_strv_release(&h); /* copied by start */
 }
 
 /* -------------------------------------------------------------- tests */
