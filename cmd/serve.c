@@ -235,6 +235,16 @@ int cmd_serve(struct cli *cli)
 		conf.admin_listen = (char *)cli_value(cli, O_ADMIN_LISTEN);
 	}
 
+	/* Signals are taken by the control thread only: block them in every
+	 * thread, which inherit this mask, the demo
+	 * mock's threads included: set before any thread starts. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
 	if (cli_has(cli, O_DEMO)) {
 		if ((rc = demo_start(cli, &demo)))
 			goto out;
@@ -250,14 +260,6 @@ int cmd_serve(struct cli *cli)
 		db_path = db;
 	}
 
-	/* Signals are taken by the control thread only: block them in every
-	 * thread, which inherit this mask. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	if (aigw_gateway_new(&gw, &conf, db_path, &err)) {
 		rc = cli_fail(cli, &err);

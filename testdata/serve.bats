@@ -799,6 +799,25 @@ timed_events() { # JSON
 	[ -z "$(header retry-after)" ]
 }
 
+@test "serve --demo: a built-in mock, a printed key that works, the real database untouched" {
+	export TMPDIR="$TEST_DIR/tmp"
+	mkdir -p "$TMPDIR"
+	start_serve --demo
+	key=$(sed -n 's/^demo key: //p' "$TEST_DIR/serve.out")
+	[[ $key =~ ^aigw_[0-9A-Za-z]{43}$ ]] || fail "no demo key: $(cat "$TEST_DIR/serve.out")"
+	grep -q "^try: curl http://$SERVE_ADDR/v1/chat/completions" "$TEST_DIR/serve.out"
+	chat mock-1 -H "Authorization: Bearer $key"
+	[ "$CODE" = 200 ] || fail "$CODE $BODY"
+	jq -e '.object == "chat.completion"' <<<"$BODY" >/dev/null
+	[ "$(code_of GET /v1/models -H "Authorization: Bearer $key" )" = 200 ]
+	jq -e '[.data[].id] | index("mock-1") != null' <<<"$(curl -s "$URL/v1/models" -H "Authorization: Bearer $key")" >/dev/null
+	# the demo's state lives in a temporary directory, gone after the stop
+	[ -n "$(ls "$TMPDIR")" ]
+	[ ! -e "$AIGW_DB" ]
+	stop_serve
+	[ -z "$(ls "$TMPDIR")" ]
+}
+
 # ---------------------------------------------------------------- bad input
 
 @test "bad options and addresses: one line, the right exit status, nothing served" {
