@@ -77,8 +77,15 @@ int aigw_keys_create(struct aigw_store *s, const struct aigw_key_changes *c,
 		goto fail;
 	set_secret(out, &ak, secret);
 	memset(&ak, 0, sizeof(ak));
-	if ((rc = aigw_store_key_insert(s, out, err)))
+	/* BEGIN IMMEDIATE: the write lock is taken (and waited for) up front,
+	 * as in every other write, so concurrent creators queue up instead
+	 * of failing. */
+	if ((rc = aigw_store_begin(s, err)))
 		goto fail;
+	if ((rc = aigw_store_key_insert(s, out, err)) || (rc = aigw_store_commit(s, err))) {
+		aigw_store_rollback(s);
+		goto fail;
+	}
 	return 0;
 fail:
 	memset(secret, 0, AIGW_APIKEY_LEN + 1);

@@ -36,7 +36,11 @@ int aigw_nodes_add(struct aigw_store *s, const struct aigw_conf *conf, struct ai
 		return aigw_err_set(err, AIGW_EEXIST, "a node named '%s' is already defined in %s",
 				    n->name, y->where ? y->where : "aigw.yaml");
 	n->created_at = n->updated_at = aigw_clock_wall_s();
-	return aigw_store_node_insert(s, n, err);
+	if ((rc = aigw_store_begin(s, err)))
+		return rc;
+	if ((rc = aigw_store_node_insert(s, n, err)) || (rc = aigw_store_commit(s, err)))
+		aigw_store_rollback(s);
+	return rc;
 }
 
 static void apply(struct aigw_node *n, const struct aigw_node_changes *c)

@@ -689,8 +689,19 @@ int aigw_store_open(struct aigw_store **out, const char *path, int flags,
 	/* WAL lets readers (the server) go on while the CLI writes. The
 	 * result is not checked: a read-only file stays in its old mode and
 	 * still serves reads; writes to it fail with their own message. */
-	if (!rc && !s->memory)
-		rc = query_int(s, "PRAGMA journal_mode = WAL", &ignored, err);
+	if (!rc && !s->memory) {
+		/* Switching a new file to WAL needs an exclusive lock, and
+		 * SQLite does not wait for it (no busy handler) when waiting
+		 * could deadlock with another process opening the same new
+		 * file: retry briefly. Once one of them has switched, the mode
+		 * is in the file and the others' pragma takes no lock. */
+		for (int tries = 0;; tries++) {
+			rc = query_int(s, "PRAGMA journal_mode = WAL", &ignored, err);
+			if (rc != AIGW_EBUSY || tries * 10 >= BUSY_TIMEOUT_MS)
+				break;
+			usleep(10000);
+		}
+	}
 	if (!rc)
 		rc = migrate(s, err);
 	if (rc) {
