@@ -23,6 +23,7 @@
 
 #include <sqlite3.h>
 
+#include "testutil.h"
 #include "clock.h"
 #include "log.h"
 #include "mem.h"
@@ -55,8 +56,7 @@ static int setup(void **state)
 {
 	struct fixture *f = aigw_calloc(1, sizeof(*f));
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/aigw-reqlog-test-XXXXXX");
-	if (!mkdtemp(f->dir)) {
+	if (!aigw_test_tmpdir(f->dir, sizeof(f->dir), "reqlog-test")) {
 		free(f);
 		return -1;
 	}
@@ -65,19 +65,11 @@ static int setup(void **state)
 	return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	aigw_test_rmtree(f->dir);
 	free(f);
 	return 0;
 }

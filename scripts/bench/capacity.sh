@@ -32,9 +32,9 @@ STREAMS=${STREAMS:-1000}
 SLOW_SECONDS=${SLOW_SECONDS:-15}
 sections=("$@")
 [ ${#sections[@]} -gt 0 ] || sections=(idle conns streams slow)
-for tool in "$AIGW" "$NGINX" python3 curl cc; do
-	command -v "$tool" >/dev/null || { echo "capacity.sh: '$tool' not found" >&2; exit 1; }
-done
+name=capacity.sh
+. "$(dirname "$0")/common.sh"
+require_tools "$AIGW" "$NGINX" python3 curl cc
 
 # 10,000 connections need as many descriptors in serve, nginx and the client.
 if ulimit -n 65536 2>/dev/null; then
@@ -51,23 +51,10 @@ if [ "$nofile" -lt $((CONNS + 100)) ]; then
 	CONNS=$((nofile - 200))
 fi
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
 
 cc -std=c11 -O2 -o "$work/sseclient" "$here/sseclient.c"
 CAP="python3 $here/capclient.py"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_listen() { # file
-	for _ in $(seq 100); do grep -q '^listening on ' "$1" 2>/dev/null && return; sleep 0.05; done
-	echo "capacity.sh: $1 never said it was listening" >&2; cat "$1" >&2; exit 1
-}
 rss_kb() { # pid... -> summed VmRSS in kB
 	local t=0 p
 	for p in "$@"; do t=$((t + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status"))); done

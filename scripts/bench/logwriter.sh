@@ -24,22 +24,10 @@ conns=${2:-50}
 workers=${3:-1}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 AIGW=${AIGW:-$here/aigw}
-for tool in "$AIGW" wrk sqlite3 curl; do
-	command -v "$tool" >/dev/null || { echo "logwriter.sh: '$tool' not found" >&2; exit 1; }
-done
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+name=logwriter.sh
+. "$(dirname "$0")/common.sh"
+require_tools "$AIGW" wrk sqlite3 curl
 
-wait_listen() { # file
-	for _ in $(seq 100); do grep -q '^listening on ' "$1" 2>/dev/null && return; sleep 0.05; done
-	echo "logwriter.sh: $1 never said it was listening" >&2; cat "$1" >&2; exit 1
-}
 metric() { # addr name -> value
 	curl -s "http://$1/metrics" | awk -v n="$2" '$1 == n { print $2 }'
 }

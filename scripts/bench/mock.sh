@@ -35,18 +35,10 @@ while getopts d:c:r: o; do
 	*) echo "usage: $0 [-d SECONDS] [-c CONNECTIONS] [-r ROUNDS]" >&2; exit 2 ;;
 	esac
 done
-for tool in "$AIGW" "$NGINX" wrk curl; do
-	command -v "$tool" >/dev/null || { echo "mock.sh: '$tool' not found" >&2; exit 1; }
-done
+name=mock.sh
+. "$(dirname "$0")/common.sh"
+require_tools "$AIGW" "$NGINX" wrk curl
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
 
 server_cpu=() client_cpu=()
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
@@ -73,17 +65,6 @@ mock_addr=$(sed -n 's/^listening on //p' "$work/mock.out")
 canned=$(curl -sS "http://$mock_addr/v1/chat/completions" -d "$body")
 
 # ------------------------------------------------------------ nginx
-free_port() {
-	local p
-	for _ in $(seq 1 50); do
-		p=$((20000 + RANDOM % 20000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	return 1
-}
 nginx_port=$(free_port)
 mkdir -p "$work/nginx"
 cat >"$work/nginx/nginx.conf" <<EOF

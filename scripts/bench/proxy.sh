@@ -14,19 +14,10 @@ dur=${1:-10}
 conns=${2:-50}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 AIGW=${AIGW:-$here/aigw}
-for tool in wrk nginx haproxy; do
-	command -v "$tool" >/dev/null || { echo "proxy.sh: $tool is not installed (apt-get install $tool)" >&2; exit 1; }
-done
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+name=proxy.sh
+. "$(dirname "$0")/common.sh"
+require_tools wrk nginx haproxy
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_listen() { # file
-	for _ in $(seq 100); do grep -q listening "$1" 2>/dev/null && return; sleep 0.05; done
-	echo "proxy.sh: $1 never said it was listening" >&2; cat "$1" >&2; exit 1
-}
 
 export AIGW_DB="$work/aigw.db"
 "$AIGW" mock --listen 127.0.0.1:0 --workers 1 >"$work/mock.out" 2>&1 &
