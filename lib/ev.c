@@ -206,6 +206,15 @@ void aigw_ev_del(struct aigw_ev *ev, int fd, int mask)
 	}
 }
 
+int aigw_ev_set_fn(struct aigw_ev *ev, int fd, aigw_ev_fd_fn *fn, void *arg)
+{
+	if (fd < 0 || (size_t)fd >= ev->fds_cap || !ev->fds[fd].mask || !fn)
+		return AIGW_EINVAL;
+	ev->fds[fd].fn = fn;
+	ev->fds[fd].arg = arg;
+	return 0;
+}
+
 int aigw_ev_fd_mask(const struct aigw_ev *ev, int fd)
 {
 	if (fd < 0 || (size_t)fd >= ev->fds_cap)

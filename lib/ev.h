@@ -114,6 +114,13 @@ int aigw_ev_add(struct aigw_ev *ev, int fd, int mask, aigw_ev_fd_fn *fn,
  * dropped. Deleting what is not watched is a no-op. */
 void aigw_ev_del(struct aigw_ev *ev, int fd, int mask);
 
+/* Hands a watched fd to another callback without a system call: the mask
+ * stays as it is. For an fd that changes owners often (a pooled upstream
+ * connection going from idle to busy and back), where aigw_ev_add() would
+ * re-register it with the kernel each time. Returns 0, or AIGW_EINVAL when
+ * fd is not watched or fn is NULL. */
+int aigw_ev_set_fn(struct aigw_ev *ev, int fd, aigw_ev_fd_fn *fn, void *arg);
+
 /* The mask fd is watched for, AIGW_EV_NONE when it is not. */
 int aigw_ev_fd_mask(const struct aigw_ev *ev, int fd);
 

@@ -336,6 +336,33 @@ static void test_close_self_and_closed_without_del(void **state)
 	aigw_ev_free(ev);
 }
 
+/* set_fn swaps the callback of a watched fd, keeps its mask, and refuses
+ * an fd that is not watched. */
+static void test_set_fn(void **state)
+{
+	struct aigw_ev *ev = new_loop(0);
+	struct fired f1 = { 0 }, f2 = { 0 };
+	int p[2];
+	(void)state;
+
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(aigw_ev_set_fn(ev, p[0], record_fd, &f1), AIGW_EINVAL);
+	assert_int_equal(aigw_ev_add(ev, p[0], AIGW_EV_READ, record_fd, &f1, NULL), 0);
+	assert_int_equal(aigw_ev_set_fn(ev, p[0], NULL, NULL), AIGW_EINVAL);
+	assert_int_equal(aigw_ev_set_fn(ev, p[0], record_fd, &f2), 0);
+	assert_int_equal(aigw_ev_fd_mask(ev, p[0]), AIGW_EV_READ);
+	write_byte(p[1]);
+	assert_int_equal(aigw_ev_run_once(ev, 0, NULL), 1);
+	assert_int_equal(f1.calls, 0);
+	assert_int_equal(f2.calls, 1);
+	assert_int_equal(f2.last_mask, AIGW_EV_READ);
+	aigw_ev_del(ev, p[0], AIGW_EV_READ);
+	assert_int_equal(aigw_ev_set_fn(ev, p[0], record_fd, &f1), AIGW_EINVAL);
+	close(p[0]);
+	close(p[1]);
+	aigw_ev_free(ev);
+}
+
 static void drain_and_del(struct aigw_ev *ev, int fd, int mask, void *arg)
 {
 	int *calls = arg;
@@ -1048,6 +1075,7 @@ int main(void)
 		cmocka_unit_test(test_listen_forms),
 		cmocka_unit_test(test_listen_bad_addresses),
 		cmocka_unit_test(test_set_nonblock),
+		cmocka_unit_test(test_set_fn),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <sched.h>
@@ -539,6 +540,62 @@ static void test_full_queue_drops_exactly(void **state)
 	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM request_log WHERE request_id = 't0-64'"), 0);
 }
 
+/* The nice value of this process's thread named name, or -100 when there
+ * is none. */
+static int thread_nice(const char *name)
+{
+	char path[300], buf[1024], want[64];
+	struct dirent *d;
+	DIR *dir = opendir("/proc/self/task");
+	int nice = -100;
+
+	assert_non_null(dir);
+	snprintf(want, sizeof(want), "(%s) ", name);
+	while ((d = readdir(dir)) && nice == -100) {
+		FILE *fp;
+		char *p;
+		size_t n;
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", d->d_name);
+		if (!(fp = fopen(path, "r")))
+			continue;
+		n = fread(buf, 1, sizeof(buf) - 1, fp);
+		fclose(fp);
+		buf[n] = '\0';
+		if (!(p = strstr(buf, want)))
+			continue;
+		/* after "(comm) ": state is field 3, nice field 19 */
+		p += strlen(want);
+		for (int field = 3; field < 19 && p; field++)
+			if ((p = strchr(p, ' ')))
+				p++;
+		if (p)
+			nice = atoi(p);
+	}
+	closedir(dir);
+	return nice;
+}
+
+/* The writer is background work: it runs at a lower priority than the
+ * thread that started it (the request path keeps its own). */
+static void test_writer_runs_at_lower_priority(void **state)
+{
+	struct fixture *f = *state;
+	struct aigw_reqlog *log = start_ok(f->db, 1024, 256, 50);
+	int mine = getpriority(PRIO_PROCESS, (id_t)gettid()), want = mine + 5 > 19 ? 19 : mine + 5;
+	int got = -100;
+
+	for (int i = 0; i < 200 && got != want; i++) {
+		got = thread_nice("aigw-reqlog");
+		if (got != want)
+			sleep_ms(5);
+	}
+	assert_int_equal(got, want);
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)gettid()), mine);
+	aigw_reqlog_stop(log);
+}
+
 static void test_stop_flushes(void **state)
 {
 	struct fixture *f = *state;
@@ -895,6 +952,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rollups_equal_raw_sums, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_fields_without_terminator, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_queue_drops_exactly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_runs_at_lower_priority, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_flushes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_interval_writes_partial_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_write_counted_and_writer_recovers, setup, teardown),

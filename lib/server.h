@@ -27,8 +27,12 @@
  * connections cost a few hundred bytes each. Each request has an aigw_pool
  * that dies with it.
  *
- * The server owns the wakeup handler of its loops (aigw_ev_set_wakeup_handler);
- * handlers may use everything else of the loop (fds, timers, before-sleep). */
+ * The head of a streamed response (aigw_server_stream_start) waits for the
+ * first piece of the body so that both leave in one send; a head no body
+ * joins is sent before the loop next sleeps, never later.
+ *
+ * The server owns the wakeup handler and the before-sleep hook of its
+ * loops; handlers may use everything else of the loop (fds, timers). */
 #ifndef AIGW_SERVER_H
 #define AIGW_SERVER_H
 

@@ -97,6 +97,16 @@ static void tick_fire(struct aigw_ev *ev, struct aigw_ev_timer *t, void *arg)
 	aigw_ev_timer_start(ev, t, 10000);
 }
 
+/* /late: the head now, the body 300 ms later. */
+static void late_fire(struct aigw_ev *ev, struct aigw_ev_timer *t, void *arg)
+{
+	struct slow *sl = arg;
+	(void)ev;
+	(void)t;
+	aigw_server_stream_write(sl->req, "late", 4);
+	aigw_server_stream_finish(sl->req);
+}
+
 static bool path_is(const struct aigw_server_req *req, const char *p)
 {
 	return req->path.len == strlen(p) && !memcmp(req->path.ptr, p, req->path.len);
@@ -109,6 +119,17 @@ static void handler(struct aigw_server_req *req, void *arg)
 		aigw_server_respond(req, 200, "Content-Type: text/plain\r\n", 26, "hello", 5);
 	} else if (path_is(req, "/echo")) {
 		aigw_server_respond(req, 200, NULL, 0, req->body, req->body_len);
+	} else if (path_is(req, "/late")) {
+		struct slow *sl = aigw_pool_calloc(req->pool, sizeof(*sl));
+		sl->req = req;
+		aigw_server_on_aborted(req, stop_timer_on_abort, sl);
+		aigw_server_stream_start(req, 200, NULL, 0, -1);
+		aigw_ev_timer_init(&sl->timer, late_fire, sl);
+		aigw_ev_timer_start(req->ev, &sl->timer, 300000);
+	} else if (path_is(req, "/empty")) {
+		/* streamed answers with no body at all: the head alone */
+		aigw_server_stream_start(req, 200, NULL, 0, 0);
+		aigw_server_stream_finish(req);
 	} else if (path_is(req, "/slow") || path_is(req, "/hang") || path_is(req, "/tick")) {
 		struct slow *sl = aigw_pool_calloc(req->pool, sizeof(*sl));
 		sl->req = req;
@@ -737,6 +758,45 @@ static void test_async_response(void **state)
 	finish(r);
 }
 
+/* A streamed head waits for the body only within one loop iteration: with
+ * the body 300 ms away, the head arrives at once; the body then follows
+ * on the same connection; and a stream that ends with no body still gets
+ * its head out. */
+static void test_stream_head_not_held(void **state)
+{
+	struct running *r = start_default();
+	struct client cl;
+	struct reply rp;
+	uint64_t t0;
+	char head[512];
+	ssize_t n;
+
+	(void)state;
+	client_open(&cl, r->s);
+	t0 = aigw_clock_mono_ms();
+	client_sends(&cl, "GET /late HTTP/1.1\r\nHost: x\r\n\r\n");
+	n = recv(cl.fd, head, sizeof(head) - 1, 0);
+	assert_true(n > 0);
+	head[n] = '\0';
+	assert_true(aigw_clock_mono_ms() - t0 < 250);
+	assert_true(strncmp(head, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	assert_non_null(strstr(head, "Transfer-Encoding: chunked\r\n"));
+	assert_null(strstr(head, "late"));
+	aigw_buf_append(&cl.in, head, (size_t)n);
+	read_reply(&cl, AIGW_HTTP_GET, &rp);
+	assert_true(aigw_clock_mono_ms() - t0 >= 300);
+	assert_string_equal(rp.body.data, "late");
+	reply_release(&rp);
+	client_sends(&cl, "GET /empty HTTP/1.1\r\nHost: x\r\n\r\n");
+	read_reply(&cl, AIGW_HTTP_GET, &rp);
+	assert_int_equal(rp.status, 200);
+	assert_true(head_has(&rp, "Content-Length: 0\r\n"));
+	assert_int_equal(rp.body.len, 0);
+	reply_release(&rp);
+	client_close(&cl);
+	finish(r);
+}
+
 static void test_stream_backpressure(void **state)
 {
 	struct running *r = start_default();
@@ -937,6 +997,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_refusals_close),
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_async_response),
+		cmocka_unit_test(test_stream_head_not_held),
 		cmocka_unit_test(test_stream_backpressure),
 		cmocka_unit_test(test_client_abort),
 		cmocka_unit_test(test_graceful_stop),

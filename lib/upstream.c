@@ -439,7 +439,16 @@ static void conn_park(struct aigw_upstream *u, struct h1conn *c)
 	}
 	c->x = NULL;
 	aigw_ev_del(u->ev, c->fd, AIGW_EV_WRITE);
-	aigw_ev_add(u->ev, c->fd, AIGW_EV_READ, idle_ready, c, NULL);
+	/* Usually still watched for reading (a paused transfer is not
+	 * parked); re-register only when it is not. */
+	if (aigw_ev_set_fn(u->ev, c->fd, idle_ready, c) ||
+	    !(aigw_ev_fd_mask(u->ev, c->fd) & AIGW_EV_READ)) {
+		aigw_ev_del(u->ev, c->fd, AIGW_EV_READ | AIGW_EV_WRITE);
+		if (aigw_ev_add(u->ev, c->fd, AIGW_EV_READ, idle_ready, c, NULL)) {
+			conn_close(u, c);
+			return;
+		}
+	}
 	c->next_idle = c->pool->idle;
 	c->pool->idle = c;
 	c->pool->n_idle++;
@@ -687,10 +696,29 @@ static int native_connect(struct aigw_xfer *x)
 	int fd, one = 1;
 
 	if (c) {
+		ssize_t n;
 		p->idle = c->next_idle;
 		p->n_idle--;
-		aigw_ev_del(u->ev, c->fd, AIGW_EV_READ | AIGW_EV_WRITE);
 		x->reused = true;
+		c->x = x;
+		x->conn = c;
+		/* The idle connection is watched for reading already: hand it
+		 * over and write the request at once. Only what the socket does
+		 * not take waits for writability; an error shows on the next
+		 * iteration as readiness (retry_stale() takes it from there). */
+		aigw_ev_set_fn(u->ev, c->fd, native_io, c);
+		do
+			n = send(c->fd, x->out.data, x->out.len, MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n > 0)
+			x->out_off = (size_t)n;
+		if (x->out_off < x->out.len &&
+		    aigw_ev_add(u->ev, c->fd, AIGW_EV_WRITE, native_io, c, NULL)) {
+			conn_close(u, c);
+			x->conn = NULL;
+			return -1;
+		}
+		return 0;
 	} else {
 		fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
