@@ -18,7 +18,9 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) -Ilib \
              -I/usr/include/cjson -DAIGW_VERSION=\"$(VERSION)\"
-LDLIBS   = -lcurl -lsqlite3 -lyaml -lcjson -lbearssl -lpthread
+# libcurl is not linked: lib/curl_dl.c loads it on the first https://
+# transfer (the headers still come from libcurl4-openssl-dev).
+LDLIBS   = -lsqlite3 -lyaml -lcjson -lbearssl -lpthread
 ALL_LDFLAGS = $(LDFLAGS) $(EXTRA_LDFLAGS)
 
 LIB_SRC  := $(filter-out %_test.c,$(wildcard lib/*.c))

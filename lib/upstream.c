@@ -1,7 +1,6 @@
 /* upstream: see upstream.h. */
 #include "upstream.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -14,6 +13,7 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "curl_dl.h"
 #include "http.h"
 #include "url.h"
 #include "mem.h"
@@ -84,14 +84,6 @@ struct aigw_upstream {
 };
 
 #define SPARE_MAX 64
-
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_rc;
-
-static void global_init(void)
-{
-	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 /* ------------------------------------------------------ reactor glue */
 
@@ -173,10 +165,8 @@ static int curl_ready(struct aigw_upstream *u, struct aigw_err *err)
 {
 	if (u->multi)
 		return 0;
-	pthread_once(&global_once, global_init);
-	if (global_rc != CURLE_OK)
-		return aigw_err_set(err, AIGW_EFAIL, "cannot initialise libcurl: %s",
-				    curl_easy_strerror(global_rc));
+	if (aigw_curl_load(err))
+		return AIGW_EFAIL;
 	u->multi = curl_multi_init();
 	if (!u->multi)
 		return aigw_err_set(err, AIGW_EFAIL, "cannot create a libcurl multi handle");
@@ -218,7 +208,8 @@ static void xfer_release(struct aigw_xfer *x)
 			curl_easy_cleanup(x->easy);
 		}
 	}
-	curl_slist_free_all(x->headers);
+	if (x->headers)
+		curl_slist_free_all(x->headers);
 	aigw_strv_release(&x->head);
 	*x->pprev = x->next;
 	if (x->next)

@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "ev.h"
+#include "curl_dl.h"
 #include "upstream.h"
 
 /* ---------------------------------------------------- scripted server */
@@ -159,6 +160,25 @@ static int on_curl(void **state)
 	(void)state;
 	use_curl = true;
 	return 0;
+}
+
+/* libcurl is in this process's memory map exactly when use_curl says a
+ * transfer needed it. */
+static void test_libcurl_mapped(void **state)
+{
+	char line[512];
+	bool mapped = false;
+	FILE *fp = fopen("/proc/self/maps", "r");
+
+	(void)state;
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp))
+		if (strstr(line, "/libcurl"))
+			mapped = true;
+	fclose(fp);
+	assert_int_equal(mapped, use_curl);
+	if (use_curl)
+		assert_int_equal(aigw_curl_load(NULL), 0); /* again: a no-op */
 }
 
 struct client {
@@ -471,6 +491,15 @@ int main(void)
 		cmocka_unit_test(test_connect_limit_is_not_the_transfer_limit),
 		cmocka_unit_test(test_free_with_live_transfer),
 	};
+	const struct CMUnitTest mapped[] = {
+		cmocka_unit_test(test_libcurl_mapped),
+	};
 	int failed = cmocka_run_group_tests_name("native", tests, NULL, NULL);
-	return failed + cmocka_run_group_tests_name("curl", tests, on_curl, NULL);
+	/* Only https:// (or force_curl) loads libcurl: after all the native
+	 * transfers it is not in the process; after the curl ones it is. */
+	use_curl = false;
+	failed += cmocka_run_group_tests_name("libcurl not loaded", mapped, NULL, NULL);
+	failed += cmocka_run_group_tests_name("curl", tests, on_curl, NULL);
+	use_curl = true;
+	return failed + cmocka_run_group_tests_name("libcurl loaded", mapped, NULL, NULL);
 }
