@@ -105,3 +105,24 @@ char *aigw_buf_detach(struct aigw_buf *b)
 	aigw_buf_init(b);
 	return s;
 }
+
+size_t aigw_u64_dec(char *out, uint64_t v)
+{
+	char tmp[AIGW_U64_DEC_MAX];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+void aigw_buf_put_u64(struct aigw_buf *b, uint64_t v)
+{
+	aigw_buf_grow(b, AIGW_U64_DEC_MAX);
+	b->len += aigw_u64_dec(b->data + b->len, v);
+	b->data[b->len] = '\0';
+}

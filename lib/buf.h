@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct aigw_buf {
 	char *data; /* NUL-terminated when cap > 0; "" otherwise */
@@ -28,6 +29,12 @@ void aigw_buf_printf(struct aigw_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void aigw_buf_vprintf(struct aigw_buf *b, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
+/* v in decimal, without printf (hot paths format numbers on every
+ * request). aigw_u64_dec writes at most AIGW_U64_DEC_MAX bytes, no
+ * terminator, and returns how many. */
+#define AIGW_U64_DEC_MAX 20
+size_t aigw_u64_dec(char *out, uint64_t v);
+void aigw_buf_put_u64(struct aigw_buf *b, uint64_t v);
 /* Drops bytes from the end so that len becomes n (n <= len). */
 void aigw_buf_truncate(struct aigw_buf *b, size_t n);
 /* Hands the heap string to the caller (who frees it); b is re-initialised. */

@@ -47,6 +47,7 @@ struct worker {
 	struct aigw_metrics_shard *shard;
 	uint64_t rng;                    /* request ids: splitmix64 state */
 	struct aigw_auth_cache auth_cache;
+	struct aigw_buf head;            /* response head lines being built */
 };
 
 struct aigw_gateway {
@@ -232,19 +233,6 @@ static void hex64(char *out, uint64_t v)
 		out[i] = digits[v & 15];
 }
 
-static size_t put_u64(char *out, uint64_t v)
-{
-	char tmp[20];
-	size_t n = 0;
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (size_t i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	return n;
-}
-
 static bool path_is(const struct aigw_server_req *req, const char *p)
 {
 	size_t n = strlen(p);
@@ -305,7 +293,7 @@ static size_t extra_headers(struct call *c, char *out, size_t n)
 	w = 14 + id;
 	memcpy(out + w, "\r\nx-aigw-overhead-us: ", 22);
 	w += 22;
-	w += put_u64(out + w, spent > upstream ? spent - upstream : 0);
+	w += aigw_u64_dec(out + w, spent > upstream ? spent - upstream : 0);
 	memcpy(out + w, "\r\n", 3);
 	return w + 2;
 }
@@ -327,7 +315,7 @@ static void account(struct call *c)
 	struct aigw_reqlog_row row;
 	char status[24];
 
-	status[put_u64(status, (uint64_t)(c->status > 0 ? c->status : 0))] = '\0';
+	status[aigw_u64_dec(status, (uint64_t)(c->status > 0 ? c->status : 0))] = '\0';
 	{
 		const char *l[] = { route, node, status };
 		aigw_metrics_inc(c->w->shard, gw->family[F_REQUESTS], l, 1);
@@ -487,28 +475,43 @@ static int sse_event(const struct aigw_sse_event *ev, void *arg)
 
 /* ------------------------------------------------------------ upstream */
 
-static bool hop_by_hop(const char *line, size_t name_len)
+/* A header name list with the lengths known up front: most names fail on
+ * the length alone, which keeps these per-header, per-request tests cheap. */
+struct name_len {
+	const char *name;
+	size_t len;
+};
+#define NAME_LEN(lit) { lit, sizeof(lit) - 1 }
+
+static bool name_in(const char *name, size_t len, const struct name_len *set, size_t n)
 {
-	static const char *const names[] = {
-		"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-		"trailer", "trailers", "transfer-encoding", "upgrade", "content-length", "date",
-		"server", NULL,
-	};
-	for (int i = 0; names[i]; i++)
-		if (strlen(names[i]) == name_len && strncasecmp(line, names[i], name_len) == 0)
+	for (size_t i = 0; i < n; i++)
+		if (set[i].len == len && strncasecmp(name, set[i].name, len) == 0)
 			return true;
 	return false;
+}
+
+static bool hop_by_hop(const char *line, size_t name_len)
+{
+	static const struct name_len names[] = {
+		NAME_LEN("connection"), NAME_LEN("keep-alive"), NAME_LEN("proxy-authenticate"),
+		NAME_LEN("proxy-authorization"), NAME_LEN("te"), NAME_LEN("trailer"),
+		NAME_LEN("trailers"), NAME_LEN("transfer-encoding"), NAME_LEN("upgrade"),
+		NAME_LEN("content-length"), NAME_LEN("date"), NAME_LEN("server"),
+	};
+	return name_in(line, name_len, names, sizeof(names) / sizeof(names[0]));
 }
 
 static int on_head(struct aigw_xfer *x, int status, const struct aigw_strv *headers, void *arg)
 {
 	struct call *c = arg;
-	struct aigw_buf h = AIGW_BUF_INIT;
+	struct aigw_buf *h = &c->w->head;
 	char extra[256];
 	int64_t length = -1;
 	int rc;
 	(void)x;
 
+	aigw_buf_reset(h);
 	c->head_us = aigw_clock_mono_us();
 	c->status = status;
 	for (size_t i = 0; i < headers->n; i++) {
@@ -531,17 +534,21 @@ static int on_head(struct aigw_xfer *x, int status, const struct aigw_strv *head
 		if ((c->stream || c->sse) && nl == 17 &&
 		    strncasecmp(line, "x-accel-buffering", 17) == 0)
 			continue;
-		aigw_buf_puts(&h, line);
-		aigw_buf_puts(&h, "\r\n");
+		aigw_buf_puts(h, line);
+		aigw_buf_puts(h, "\r\n");
 	}
 	if (c->stream || c->sse)
-		aigw_buf_puts(&h, "X-Accel-Buffering: no\r\n");
-	aigw_buf_append(&h, extra, extra_headers(c, extra, sizeof(extra)));
+		aigw_buf_puts(h, "X-Accel-Buffering: no\r\n");
+	aigw_buf_append(h, extra, extra_headers(c, extra, sizeof(extra)));
 	/* A HEAD answer has no body whatever its Content-Length says. */
 	if (c->req->method == AIGW_HTTP_HEAD)
 		length = -1;
-	rc = aigw_server_stream_start(c->req, status, h.data, h.len, length);
-	aigw_buf_release(&h);
+	rc = aigw_server_stream_start(c->req, status, h->data, h->len, length);
+	/* Bounded: a worker keeps at most one large head's worth. */
+	if (h->cap > 64 * 1024)
+		aigw_buf_release(h);
+	else
+		aigw_buf_reset(h);
 	c->head_sent = true;
 	if (c->sse)
 		aigw_sse_init(&c->sse_parser, 0);
@@ -654,18 +661,17 @@ static int pick(struct call *c)
 
 static bool skip_request_header(const struct aigw_http_header *h, bool strip_auth)
 {
-	static const char *const names[] = {
-		"connection", "keep-alive", "proxy-authorization", "proxy-connection", "te",
-		"trailer", "transfer-encoding", "upgrade", "host", "content-length", "expect",
-		"x-request-id", "traceparent", "x-forwarded-proto", NULL,
+	static const struct name_len names[] = {
+		NAME_LEN("connection"), NAME_LEN("keep-alive"), NAME_LEN("proxy-authorization"),
+		NAME_LEN("proxy-connection"), NAME_LEN("te"), NAME_LEN("trailer"),
+		NAME_LEN("transfer-encoding"), NAME_LEN("upgrade"), NAME_LEN("host"),
+		NAME_LEN("content-length"), NAME_LEN("expect"), NAME_LEN("x-request-id"),
+		NAME_LEN("traceparent"), NAME_LEN("x-forwarded-proto"),
 	};
-	for (int i = 0; names[i]; i++)
-		if (aigw_http_slice_eq(h->name, names[i]))
-			return true;
-	if (strip_auth &&
-	    (aigw_http_slice_eq(h->name, "authorization") || aigw_http_slice_eq(h->name, "x-api-key")))
-		return true;
-	return false;
+	static const struct name_len auth[] = { NAME_LEN("authorization"), NAME_LEN("x-api-key") };
+
+	return name_in(h->name.ptr, h->name.len, names, sizeof(names) / sizeof(names[0])) ||
+	       (strip_auth && name_in(h->name.ptr, h->name.len, auth, 2));
 }
 
 /* Writes the upstream request's header lines into one buffer, straight
@@ -1056,6 +1062,7 @@ static int worker_init(struct aigw_server *s, struct aigw_ev *ev, int index, voi
 	w->gw = gw;
 	w->index = index;
 	w->shard = aigw_metrics_shard(gw->metrics, (unsigned)index);
+	aigw_buf_init(&w->head);
 	if (aigw_rand_bytes(&w->rng, sizeof(w->rng), err))
 		return AIGW_EFAIL;
 	w->up = aigw_upstream_new(ev, err);
@@ -1077,6 +1084,7 @@ static void worker_fini(struct aigw_server *s, struct aigw_ev *ev, int index, vo
 
 	aigw_upstream_free(w->up);
 	w->up = NULL;
+	aigw_buf_release(&w->head);
 	for (size_t i = 0; i < w->n_balancers; i++)
 		aigw_balancer_release(&w->balancers[i]);
 	free(w->balancers);

@@ -458,28 +458,13 @@ static void text_content(struct text *t, struct jv content)
 
 #define PUT_LIT(b, lit) aigw_buf_append((b), (lit), sizeof(lit) - 1)
 
-static void put_u64(struct aigw_buf *b, uint64_t v)
-{
-	char tmp[20];
-	size_t n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	aigw_buf_grow(b, n);
-	while (n)
-		b->data[b->len++] = tmp[--n];
-	b->data[b->len] = '\0';
-}
-
 static void put_i64(struct aigw_buf *b, int64_t v)
 {
 	if (v < 0) {
 		aigw_buf_putc(b, '-');
-		put_u64(b, (uint64_t)0 - (uint64_t)v);
+		aigw_buf_put_u64(b, (uint64_t)0 - (uint64_t)v);
 	} else {
-		put_u64(b, (uint64_t)v);
+		aigw_buf_put_u64(b, (uint64_t)v);
 	}
 }
 
@@ -533,7 +518,7 @@ static void model_object(struct aigw_buf *b, const char *name)
 	PUT_LIT(b, "{\"id\":\"");
 	json_escape(b, name);
 	PUT_LIT(b, "\",\"object\":\"model\",\"created\":");
-	put_u64(b, MODEL_CREATED);
+	aigw_buf_put_u64(b, MODEL_CREATED);
 	PUT_LIT(b, ",\"owned_by\":\"aigw-mock\"}");
 }
 
@@ -649,9 +634,9 @@ static void put_envelope(struct aigw_buf *b, const struct job *j, const char *ob
 		PUT_LIT(b, "chatcmpl-mock-");
 	else
 		PUT_LIT(b, "cmpl-mock-");
-	put_u64(b, (uint64_t)j->mw->index);
+	aigw_buf_put_u64(b, (uint64_t)j->mw->index);
 	aigw_buf_putc(b, '-');
-	put_u64(b, j->seq);
+	aigw_buf_put_u64(b, j->seq);
 	PUT_LIT(b, "\",\"object\":\"");
 	aigw_buf_puts(b, object);
 	PUT_LIT(b, "\",\"created\":");
@@ -664,11 +649,11 @@ static void put_envelope(struct aigw_buf *b, const struct job *j, const char *ob
 static void put_usage(struct aigw_buf *b, const struct job *j, uint64_t completion)
 {
 	PUT_LIT(b, "\"usage\":{\"prompt_tokens\":");
-	put_u64(b, j->prompt_tokens);
+	aigw_buf_put_u64(b, j->prompt_tokens);
 	PUT_LIT(b, ",\"completion_tokens\":");
-	put_u64(b, completion);
+	aigw_buf_put_u64(b, completion);
 	PUT_LIT(b, ",\"total_tokens\":");
-	put_u64(b, j->prompt_tokens + completion);
+	aigw_buf_put_u64(b, j->prompt_tokens + completion);
 	aigw_buf_putc(b, '}');
 }
 
@@ -832,7 +817,7 @@ static void put_embeddings(struct aigw_buf *b, struct job *j)
 			if (index)
 				aigw_buf_putc(b, ',');
 			PUT_LIT(b, "{\"object\":\"embedding\",\"index\":");
-			put_u64(b, (uint64_t)index++);
+			aigw_buf_put_u64(b, (uint64_t)index++);
 			PUT_LIT(b, ",\"embedding\":");
 			put_vector(b, j, input_hash(el, &tokens));
 			aigw_buf_putc(b, '}');
@@ -841,9 +826,9 @@ static void put_embeddings(struct aigw_buf *b, struct job *j)
 	PUT_LIT(b, "],\"model\":");
 	put_jv(b, j->model);
 	PUT_LIT(b, ",\"usage\":{\"prompt_tokens\":");
-	put_u64(b, tokens);
+	aigw_buf_put_u64(b, tokens);
 	PUT_LIT(b, ",\"total_tokens\":");
-	put_u64(b, tokens);
+	aigw_buf_put_u64(b, tokens);
 	PUT_LIT(b, "}}\n");
 }
 

@@ -193,19 +193,6 @@ static void counter_add(atomic_uint_fast64_t *v, int64_t d)
 	atomic_store_explicit(v, cur + (uint_fast64_t)d, memory_order_relaxed);
 }
 
-static size_t put_u64(char *p, uint64_t v)
-{
-	char tmp[20];
-	size_t n = 0, i;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (i = 0; i < n; i++)
-		p[i] = tmp[n - 1 - i];
-	return n;
-}
 
 static const char *errno_text(int e, char *buf, size_t n)
 {
@@ -663,7 +650,7 @@ static void put_head(struct conn *c, struct request *r, struct aigw_buf *b, int 
 	switch (r->framing) {
 	case F_LENGTH:
 		aigw_buf_append(b, "Content-Length: ", 16);
-		aigw_buf_append(b, num, put_u64(num, r->remaining));
+		aigw_buf_append(b, num, aigw_u64_dec(num, r->remaining));
 		aigw_buf_append(b, "\r\n", 2);
 		break;
 	case F_CHUNKED:
@@ -724,7 +711,7 @@ static void conn_error(struct conn *c, int status, const char *reason)
 		aigw_buf_append(b, w->date, w->date_len);
 	}
 	aigw_buf_puts(b, "Content-Type: application/json\r\nContent-Length: ");
-	aigw_buf_append(b, num, put_u64(num, body.len));
+	aigw_buf_append(b, num, aigw_u64_dec(num, body.len));
 	aigw_buf_puts(b, "\r\nConnection: close\r\n\r\n");
 	iov[0].iov_base = b->data;
 	iov[0].iov_len = b->len;

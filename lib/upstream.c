@@ -2,6 +2,7 @@
 #include "upstream.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -43,7 +44,6 @@ struct aigw_xfer {
 	size_t out_off;
 	struct aigw_buf in;      /* bytes received, from in_off on unread */
 	size_t in_off;
-	struct aigw_http_response res;
 	struct aigw_http_body body;
 	bool head_done;
 	bool reused;             /* on a pooled connection: one retry if it was stale */
@@ -51,6 +51,9 @@ struct aigw_xfer {
 	size_t pending_off, pending_len, pending_consumed;
 	struct aigw_ev_timer timer;
 	uint64_t timeout_us;
+	/* Last: a recycled transfer is zeroed up to here (its 100 header
+	 * slots are 3 KB that aigw_http_response_init does not need). */
+	struct aigw_http_response res;
 };
 
 /* A kept-alive connection to a node, idle in its pool or busy with x. */
@@ -64,7 +67,9 @@ struct h1conn {
 
 /* Idle connections and the resolved address of one host:port. */
 struct h1pool {
-	char key[300];           /* "host:port" */
+	char key[300];           /* "host:port", for messages */
+	char host[256];
+	int port;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	struct h1conn *idle;
@@ -81,9 +86,16 @@ struct aigw_upstream {
 	size_t active;
 	CURL **spare;            /* easy handles kept for reuse */
 	size_t n_spare;
+	struct aigw_xfer *free_x; /* finished transfers kept for reuse */
+	size_t n_free_x;
 };
 
 #define SPARE_MAX 64
+/* Finished transfers kept per worker, with their buffers when these are
+ * no larger than XFER_BUF_KEEP: a busy worker then allocates nothing per
+ * transfer. */
+#define XFER_FREE_MAX 64
+#define XFER_BUF_KEEP (32 * 1024)
 
 /* ------------------------------------------------------ reactor glue */
 
@@ -187,6 +199,42 @@ static void conn_close(struct aigw_upstream *u, struct h1conn *c)
 	free(c);
 }
 
+static struct aigw_xfer *xfer_new(struct aigw_upstream *u)
+{
+	struct aigw_xfer *x = u->free_x;
+	struct aigw_buf out, in;
+
+	if (!x) {
+		x = aigw_calloc(1, sizeof(*x));
+		aigw_buf_init(&x->out);
+		aigw_buf_init(&x->in);
+		return x;
+	}
+	u->free_x = x->next;
+	u->n_free_x--;
+	out = x->out;
+	in = x->in;
+	memset(x, 0, offsetof(struct aigw_xfer, res));
+	x->out = out;
+	x->in = in;
+	return x;
+}
+
+static void keep_or_release(struct aigw_buf *b)
+{
+	if (b->cap > XFER_BUF_KEEP)
+		aigw_buf_release(b);
+	else
+		aigw_buf_reset(b);
+}
+
+static void xfer_free(struct aigw_xfer *x)
+{
+	aigw_buf_release(&x->out);
+	aigw_buf_release(&x->in);
+	free(x);
+}
+
 static void xfer_release(struct aigw_xfer *x)
 {
 	struct aigw_upstream *u = x->up;
@@ -197,8 +245,8 @@ static void xfer_release(struct aigw_xfer *x)
 			conn_close(u, x->conn); /* not handed back: its state is unknown */
 		if (x->out.len)
 			memset(x->out.data, 0, x->out.len); /* it held the credential */
-		aigw_buf_release(&x->out);
-		aigw_buf_release(&x->in);
+		keep_or_release(&x->out);
+		keep_or_release(&x->in);
 	} else {
 		curl_multi_remove_handle(u->multi, x->easy);
 		if (u->n_spare < SPARE_MAX) {
@@ -215,7 +263,13 @@ static void xfer_release(struct aigw_xfer *x)
 	if (x->next)
 		x->next->pprev = x->pprev;
 	u->active--;
-	free(x);
+	if (u->n_free_x < XFER_FREE_MAX) {
+		x->next = u->free_x;
+		u->free_x = x;
+		u->n_free_x++;
+	} else {
+		xfer_free(x);
+	}
 }
 
 void aigw_upstream_free(struct aigw_upstream *u)
@@ -233,6 +287,11 @@ void aigw_upstream_free(struct aigw_upstream *u)
 			conn_close(u, c);
 		}
 		free(p);
+	}
+	while (u->free_x) {
+		struct aigw_xfer *x = u->free_x;
+		u->free_x = x->next;
+		xfer_free(x);
 	}
 	for (size_t i = 0; i < u->n_spare; i++)
 		curl_easy_cleanup(u->spare[i]);
@@ -378,10 +437,10 @@ static struct h1pool *pool_for(struct aigw_upstream *u, const struct aigw_url *u
 	struct addrinfo hints = { 0 }, *ai = NULL;
 	int rc;
 
-	snprintf(key, sizeof(key), "%s:%d", url->host, url->port);
 	for (p = u->pools; p; p = p->next)
-		if (strcmp(p->key, key) == 0)
+		if (p->port == url->port && strcmp(p->host, url->host) == 0)
 			return p;
+	snprintf(key, sizeof(key), "%s:%d", url->host, url->port);
 	/* Resolved once per worker and kept: names of nodes are stable, and
 	 * a lookup must not stall the loop on every request. */
 	snprintf(port, sizeof(port), "%d", url->port);
@@ -394,6 +453,8 @@ static struct h1pool *pool_for(struct aigw_upstream *u, const struct aigw_url *u
 	}
 	p = aigw_calloc(1, sizeof(*p));
 	aigw_strlcpy(p->key, key, sizeof(p->key));
+	aigw_strlcpy(p->host, url->host, sizeof(p->host));
+	p->port = url->port;
 	memcpy(&p->addr, ai->ai_addr, ai->ai_addrlen);
 	p->addrlen = ai->ai_addrlen;
 	freeaddrinfo(ai);
@@ -760,13 +821,18 @@ static int native_start(struct aigw_upstream *u, struct aigw_xfer *x,
 	aigw_buf_puts(&x->out, strchr(url.host, ':') ? "[" : "");
 	aigw_buf_puts(&x->out, url.host);
 	aigw_buf_puts(&x->out, strchr(url.host, ':') ? "]" : "");
-	if (url.port_given)
-		aigw_buf_printf(&x->out, ":%d", url.port);
+	if (url.port_given) {
+		aigw_buf_putc(&x->out, ':');
+		aigw_buf_put_u64(&x->out, (uint64_t)url.port);
+	}
 	aigw_buf_puts(&x->out, "\r\n");
 	if (req->fields_len)
 		aigw_buf_append(&x->out, req->fields, req->fields_len);
-	if (body)
-		aigw_buf_printf(&x->out, "Content-Length: %zu\r\n", req->body_len);
+	if (body) {
+		aigw_buf_puts(&x->out, "Content-Length: ");
+		aigw_buf_put_u64(&x->out, req->body_len);
+		aigw_buf_puts(&x->out, "\r\n");
+	}
 	aigw_buf_puts(&x->out, "\r\n");
 	if (req->body_len)
 		aigw_buf_append(&x->out, req->body, req->body_len);
@@ -804,7 +870,7 @@ static void link_live(struct aigw_upstream *u, struct aigw_xfer *x)
 int aigw_upstream_start(struct aigw_upstream *u, const struct aigw_xfer_request *req,
 			struct aigw_xfer **out, struct aigw_err *err)
 {
-	struct aigw_xfer *x = aigw_calloc(1, sizeof(*x));
+	struct aigw_xfer *x = xfer_new(u);
 	CURL *e;
 	CURLMcode mrc;
 
@@ -814,8 +880,6 @@ int aigw_upstream_start(struct aigw_upstream *u, const struct aigw_xfer_request 
 		x->ops = req->ops;
 		x->arg = req->arg;
 		x->started_us = aigw_clock_mono_us();
-		aigw_buf_init(&x->out);
-		aigw_buf_init(&x->in);
 		link_live(u, x);
 		if ((rc = native_start(u, x, req, err))) {
 			x->native = true;
@@ -826,12 +890,12 @@ int aigw_upstream_start(struct aigw_upstream *u, const struct aigw_xfer_request 
 		return 0;
 	}
 	if (curl_ready(u, err)) {
-		free(x);
+		xfer_free(x);
 		return AIGW_EFAIL;
 	}
 	e = u->n_spare ? u->spare[--u->n_spare] : curl_easy_init();
 	if (!e) {
-		free(x);
+		xfer_free(x);
 		return aigw_err_set(err, AIGW_EFAIL, "cannot create a libcurl handle");
 	}
 	x->up = u;
