@@ -91,6 +91,10 @@ struct aigw_upstream {
 };
 
 #define SPARE_MAX 64
+
+static const struct aigw_http_limits answer_limits = {
+	16 * 1024, AIGW_HTTP_MAX_HEADERS, UINT64_MAX,
+};
 /* Finished transfers kept per worker, with their buffers when these are
  * no larger than XFER_BUF_KEEP: a busy worker then allocates nothing per
  * transfer. */
@@ -703,7 +707,10 @@ static int native_process(struct aigw_xfer *x)
 				aigw_buf_append(&line, h->value.ptr, h->value.len);
 				aigw_strv_push_take(&x->head, aigw_buf_detach(&line));
 			}
-			aigw_http_body_init(&x->body, x->res.framing, x->res.content_length, NULL);
+			/* The request-side body limit does not apply: an answer
+			 * (a long stream above all) may be any size. */
+			aigw_http_body_init(&x->body, x->res.framing, x->res.content_length,
+					    &answer_limits);
 			x->body.total = 0;
 			x->in_callback++;
 			rc = x->ops->on_head ? x->ops->on_head(x, x->res.status, &x->head, x->arg) : 0;

@@ -25,7 +25,7 @@
 
 /* ---------------------------------------------------- scripted server */
 
-enum mode { M_SMALL, M_BIG, M_SILENT, M_CONTINUE, M_ECHO, M_LATE };
+enum mode { M_SMALL, M_BIG, M_SILENT, M_CONTINUE, M_ECHO, M_LATE, M_HUGE_CHUNKED };
 
 struct server {
 	int fd, port;
@@ -38,6 +38,9 @@ struct server {
 };
 
 #define BIG_LEN (4u << 20)
+/* M_HUGE_CHUNKED: a chunked answer of 3 * BIG_LEN, above any request body
+ * limit (answers, streams above all, have none). */
+#define HUGE_LEN (3 * BIG_LEN)
 
 static size_t read_request(int c, char *buf, size_t cap)
 {
@@ -58,6 +61,18 @@ static size_t read_request(int c, char *buf, size_t cap)
 		if (got >= (size_t)(end + 4 - buf) + (size_t)atoi(cl + 15))
 			return got;
 	}
+}
+
+static bool write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w <= 0)
+			return false;
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
 }
 
 static void *serve(void *arg)
@@ -101,6 +116,18 @@ static void *serve(void *arg)
 						   strlen(body));
 				if (write(c, head, (size_t)len) < 0 || write(c, body, strlen(body)) < 0)
 					break;
+			} else if (s->mode == M_HUGE_CHUNKED) {
+				const char *h = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+				bool ok = write(c, h, strlen(h)) > 0;
+				for (unsigned sent = 0; ok && sent < HUGE_LEN; sent += 65536) {
+					int len = snprintf(head, sizeof(head), "%x\r\n", 65536u);
+					ok = write_all(c, head, (size_t)len) && write_all(c, big, 65536) &&
+					     write_all(c, "\r\n", 2);
+				}
+				if (!ok || !write_all(c, "0\r\n\r\n", 5)) {
+					s->closed_early++;
+					break;
+				}
 			} else {
 				int len = snprintf(head, sizeof(head),
 						   "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BIG_LEN);
@@ -383,6 +410,24 @@ static void test_pause_resume_delivers_everything(void **state)
 	server_stop(&s);
 }
 
+/* An answer larger than the 8 MiB request-body limit arrives whole: the
+ * limits of what a client may send do not apply to what a node answers. */
+static void test_huge_chunked_answer(void **state)
+{
+	struct server s;
+	struct client c;
+	(void)state;
+
+	server_start(&s, M_HUGE_CHUNKED);
+	client_init(&c);
+	start(&c, "GET", s.port, "/huge", NULL, 20000);
+	run_until_done(&c, 20000);
+	assert_int_equal(c.res.outcome, AIGW_XFER_OK);
+	assert_int_equal(c.body.len, HUGE_LEN);
+	client_free(&c);
+	server_stop(&s);
+}
+
 static void test_abort_drops_connection(void **state)
 {
 	struct server s;
@@ -485,6 +530,7 @@ int main(void)
 		cmocka_unit_test(test_post_body),
 		cmocka_unit_test(test_interim_head_skipped),
 		cmocka_unit_test(test_pause_resume_delivers_everything),
+		cmocka_unit_test(test_huge_chunked_answer),
 		cmocka_unit_test(test_abort_drops_connection),
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_timeout),

@@ -314,6 +314,18 @@ timed_events() { # JSON
 	jq -e '.choices == [] and .usage.completion_tokens == 10' <<<"${ev[-2]}" >/dev/null || fail "$output"
 }
 
+@test "a stream larger than the request-body limit is relayed whole, logged as complete" {
+	# 100,000 tokens at full speed: about 19 MB, over the 8 MiB body limit
+	setup_gateway --tokens 100000 --tokens-per-sec 0
+	curl -sS -N --max-time 20 -H "$AUTH" "$URL/v1/chat/completions" -d "$STREAM" >"$TEST_DIR/big"
+	local size
+	size=$(wc -c <"$TEST_DIR/big")
+	[ "$size" -gt 16000000 ] || fail "only $size bytes"
+	[ "$(tail -c 200 "$TEST_DIR/big" | grep -c '^data: \[DONE\]')" = 1 ] || fail "$(tail -c 300 "$TEST_DIR/big")"
+	sleep 1.2
+	[ "$(sql "select status || ' ' || ifnull(error, '-') from request_log")" = "200 -" ]
+}
+
 @test "embeddings and completions pass through; /v1/models lists the nodes' models" {
 	setup_gateway --tokens 3
 	req POST /v1/embeddings -H "$AUTH" -d '{"model":"text-embedding-3-small","input":["a b","c"],"dimensions":16}'

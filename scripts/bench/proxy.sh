@@ -4,14 +4,17 @@
 # and HAProxy (http-reuse always), each with one worker, against the same
 # upstream (aigw mock, one worker), driven by wrk in the same run.
 #
-#   scripts/bench/proxy.sh [DURATION_SECONDS] [CONNECTIONS]
+#   scripts/bench/proxy.sh [SECONDS] [CONNECTIONS] [ROUNDS]
 #
-# Prints requests/s for each and the ratios, then the added latency at one
-# connection: p99 through each proxy minus p99 direct. Traffic stays on
+# Each round runs every target for SECONDS at CONNECTIONS, then again at
+# one connection; prints the median requests/s of each and the ratios,
+# and the added latency at one connection: median p99 through each proxy
+# minus median p99 direct. Traffic stays on
 # 127.0.0.1; everything started here is stopped on exit. Not a test.
 set -euo pipefail
-dur=${1:-10}
+dur=${1:-5}
 conns=${2:-50}
+rounds=${3:-3}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 AIGW=${AIGW:-$here/aigw}
 name=proxy.sh
@@ -93,21 +96,38 @@ rps() { # url -> requests/s
 		awk '/^Requests\/sec/ {print $2}'
 }
 p99() { # url -> p99 in microseconds at one connection
-	wrk -t1 -c1 -d"$((dur / 2 > 2 ? dur / 2 : 2))s" --latency -s "$work/post.lua" \
+	wrk -t1 -c1 -d"${dur}s" --latency -s "$work/post.lua" \
 		"$1/v1/chat/completions" | awk '$1 == "99%" {
 			v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
 			if (u == "us") print v; else if (u == "ms") print v * 1000; else print v * 1000000 }'
 }
+median() { # numbers on stdin -> their median
+	sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 
-echo "upstream: aigw mock on $up; ${dur}s per run, $conns connections, one worker each"
-d=$(rps "http://$up"); a=$(rps "http://$gw"); n=$(rps "http://127.0.0.1:$nport"); h=$(rps "http://127.0.0.1:$hport")
-printf '%-28s %12s\n' "target" "requests/s"
-printf '%-28s %12s\n' "direct (mock)" "$d" "aigw serve" "$a" "nginx proxy_pass" "$n" "haproxy" "$h"
-awk -v a="$a" -v n="$n" -v h="$h" 'BEGIN { printf "ratio aigw/nginx %.2f   aigw/haproxy %.2f\n", a / n, a / h }'
-
-pd=$(p99 "http://$up"); pa=$(p99 "http://$gw"); pn=$(p99 "http://127.0.0.1:$nport"); ph=$(p99 "http://127.0.0.1:$hport")
-awk -v d="$pd" -v a="$pa" -v n="$pn" -v h="$ph" 'BEGIN {
-	printf "p99 at one connection (us): direct %.0f, aigw %.0f, nginx %.0f, haproxy %.0f\n", d, a, n, h
+# The machine is shared and its speed drifts over seconds: the targets take
+# turns, round after round, and each figure is the median of its rounds.
+targets=(direct aigw nginx haproxy)
+declare -A url=([direct]="http://$up" [aigw]="http://$gw" [nginx]="http://127.0.0.1:$nport"
+	[haproxy]="http://127.0.0.1:$hport")
+echo "upstream: aigw mock on $up; $rounds rounds of ${dur}s per target, $conns connections, one worker each"
+for r in $(seq "$rounds"); do
+	for t in "${targets[@]}"; do rps "${url[$t]}" >>"$work/rps.$t"; done
+	for t in "${targets[@]}"; do p99 "${url[$t]}" >>"$work/p99.$t"; done
+done
+declare -A R P
+for t in "${targets[@]}"; do
+	R[$t]=$(median <"$work/rps.$t")
+	P[$t]=$(median <"$work/p99.$t")
+done
+printf '%-28s %12s %14s\n' "target" "requests/s" "p99 at 1 conn"
+printf '%-28s %12.0f %11.0f us\n' "direct (mock)" "${R[direct]}" "${P[direct]}" \
+	"aigw serve" "${R[aigw]}" "${P[aigw]}" "nginx proxy_pass" "${R[nginx]}" "${P[nginx]}" \
+	"haproxy" "${R[haproxy]}" "${P[haproxy]}"
+awk -v a="${R[aigw]}" -v n="${R[nginx]}" -v h="${R[haproxy]}" \
+	'BEGIN { printf "ratio aigw/nginx %.2f   aigw/haproxy %.2f\n", a / n, a / h }'
+awk -v d="${P[direct]}" -v a="${P[aigw]}" -v n="${P[nginx]}" -v h="${P[haproxy]}" 'BEGIN {
 	printf "added p99 latency (us): aigw %.0f, nginx %.0f, haproxy %.0f\n", a - d, n - d, h - d }'
+echo "per-round requests/s, aigw: $(tr '\n' ' ' <"$work/rps.aigw")nginx: $(tr '\n' ' ' <"$work/rps.nginx")"
 rows=$(sqlite3 "$AIGW_DB" "select count(*) from request_log" 2>/dev/null || echo "?")
 echo "request log rows written by aigw during the run: $rows"
