@@ -48,7 +48,7 @@
  * at this nice value, and every this many SQLite VM steps it yields the
  * CPU while the queue is less than half full. */
 #define WRITER_NICE 5
-#define YIELD_EVERY_OPS 1000
+#define YIELD_EVERY_OPS 250
 /* Rows per prune transaction: a few milliseconds of write lock each. */
 #define PRUNE_BATCH 5000
 
