@@ -81,6 +81,7 @@ struct call {
 	int node;                        /* index in snap, -1 */
 	const struct aigw_key *key;
 	bool ai, stream, sse;
+	bool builtin;                    /* /healthz, /readyz, /metrics: not logged */
 	char request_id[40];
 	char model[129];
 	char traceparent[64];
@@ -300,7 +301,16 @@ static size_t extra_headers(struct call *c, char *out, size_t n)
 
 /* ------------------------------------------------------------ ending */
 
+static void account_traffic(struct call *c);
+
 static void account(struct call *c)
+{
+	if (c->builtin)
+		return; /* health checks and scrapes are not traffic */
+	account_traffic(c);
+}
+
+static void account_traffic(struct call *c)
 {
 	struct aigw_gateway *gw = c->gw;
 	const struct aigw_snapshot_route *r = c->route >= 0 ? &c->snap->routes[c->route] : NULL;
@@ -378,10 +388,12 @@ static void call_cleanup(void *arg)
 		c->xfer = NULL;
 	}
 	if (!c->done) {
-		/* The client went away first. */
+		/* The client went away first, or the drain's grace period ended
+		 * the request. */
+		bool cut = c->req->cut_by_server;
 		if (!c->status)
-			c->status = 499;
-		c->error = c->error ? c->error : "client_closed";
+			c->status = cut ? 503 : 499;
+		c->error = c->error ? c->error : cut ? "shutdown" : "client_closed";
 		account(c);
 	}
 	aigw_metrics_gauge_add(c->w->shard, c->gw->family[F_IN_FLIGHT], c->gw->in_flight, -1);
@@ -979,6 +991,8 @@ static void handle(struct aigw_server_req *req, void *arg)
 	traceparent(c);
 
 	if (req->method == AIGW_HTTP_GET || req->method == AIGW_HTTP_HEAD) {
+		c->builtin = path_is(req, "/healthz") || path_is(req, "/readyz") ||
+			     path_is(req, "/metrics");
 		if (path_is(req, "/healthz")) {
 			respond_json(c, 200, "{\"status\":\"ok\"}");
 			return;

@@ -1286,8 +1286,12 @@ static void close_listener(struct worker *w)
 static void abort_all(struct worker *w)
 {
 	/* Each close unlinks the head, so this cannot skip or revisit. */
-	while (w->conns)
-		conn_close(w->conns);
+	while (w->conns) {
+		struct conn *c = w->conns;
+		if (c->req)
+			c->req->pub.cut_by_server = true;
+		conn_close(c);
+	}
 }
 
 static void on_grace_over(struct aigw_ev *ev, struct aigw_ev_timer *t, void *arg)

@@ -119,6 +119,10 @@ struct aigw_server_req {
 	void *worker_data;                   /* from worker_init */
 	uint64_t start_us;                   /* ev time of the head's first byte */
 	void *user;                          /* free for the handler */
+	/* Set before the aborted callback when the server itself ended the
+	 * request (the drain's grace period ran out, or the server stopped)
+	 * rather than the client leaving. */
+	bool cut_by_server;
 };
 
 /* The value of the first header called name (case-insensitive), or NULL. */

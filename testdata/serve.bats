@@ -572,6 +572,9 @@ timed_events() { # JSON
 	[ "$SERVE_STATUS" -eq 0 ] || fail "exit $SERVE_STATUS: $(cat "$TEST_DIR/serve.err")"
 	[ "$took" -ge 400 ] && [ "$took" -lt 2000 ] || fail "exited $took ms after SIGTERM"
 	if grep -q '\[DONE\]' "$TEST_DIR/stream"; then fail "the stream finished"; fi
+	# logged as cut by the shutdown, not as the client leaving
+	[ "$(sql "select status || ' ' || error from request_log")" = "200 shutdown" ] ||
+		fail "$(sql "select * from request_log")"
 }
 
 @test "client abort mid-stream: the upstream transfer ends, in-flight back down, a 499 row" {
@@ -733,6 +736,12 @@ timed_events() { # JSON
 	# the only node disabled: not ready again
 	aigw nodes disable m1 -q >/dev/null
 	eventually 1500 code_is 503 code_of GET /readyz
+	# health checks and scrapes are not traffic: neither logged nor counted
+	sleep 0.5
+	[ "$(log_rows)" = 4 ] || fail "$(sql "select status, route from request_log")"
+	[ "$(log_rows "route is null or route = ''")" = 1 ] # the 401
+	run curl -sS --max-time 5 "$URL/metrics"
+	if grep -q 'status="503"' <<<"$output"; then fail "/readyz counted: $output"; fi
 }
 
 # ---------------------------------------------------------------- proxy, auth
