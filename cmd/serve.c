@@ -96,6 +96,7 @@ static void *control_main(void *arg)
 		}
 		if (aigw_gateway_poll(ctl->gw, &err) < 0)
 			aigw_log_warn("cannot read the database: %s", err.msg);
+		aigw_gateway_trim_when_quiet(ctl->gw);
 	}
 	return NULL;
 }

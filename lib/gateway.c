@@ -2,6 +2,7 @@
 #include "gateway.h"
 
 #include <cJSON.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -67,6 +68,9 @@ struct aigw_gateway {
 	pthread_mutex_t mu;              /* guards latest */
 	struct aigw_snapshot *latest;
 	atomic_uint_fast64_t generation;
+	/* The control thread's trimming state (aigw_gateway_trim_when_quiet). */
+	uint64_t quiet_since_ms;
+	uint64_t trimmed_at_requests;
 	struct worker *workers;
 	int n_workers;
 };
@@ -192,6 +196,33 @@ int aigw_gateway_reload(struct aigw_gateway *gw, const struct aigw_conf *conf,
 				      s->nodes[i].node->name, s->nodes[i].node->api_key_env);
 	publish(gw, s);
 	return 0;
+}
+
+/* Quiet for this long (nothing in flight at each look) before trimming. */
+#define TRIM_QUIET_MS 1000
+
+bool aigw_gateway_trim_when_quiet(struct aigw_gateway *gw)
+{
+	struct aigw_server_stats st;
+	uint64_t now = aigw_clock_mono_ms();
+
+	aigw_server_stats(gw->server, &st);
+	if (st.in_flight) {
+		gw->quiet_since_ms = 0;
+		return false;
+	}
+	if (st.requests == gw->trimmed_at_requests)
+		return false; /* nothing served since the last trim */
+	if (!gw->quiet_since_ms) {
+		gw->quiet_since_ms = now;
+		return false;
+	}
+	if (now - gw->quiet_since_ms < TRIM_QUIET_MS)
+		return false;
+	malloc_trim(0);
+	gw->trimmed_at_requests = st.requests;
+	gw->quiet_since_ms = 0;
+	return true;
 }
 
 int aigw_gateway_poll(struct aigw_gateway *gw, struct aigw_err *err)

@@ -48,4 +48,11 @@ int aigw_gateway_reload(struct aigw_gateway *gw, const struct aigw_conf *conf,
  * rebuilt, 0 when nothing changed, or an error. */
 int aigw_gateway_poll(struct aigw_gateway *gw, struct aigw_err *err);
 
+/* Gives memory the allocator keeps after a burst (a thousand streams
+ * leave ~20 MB of free heap behind) back to the system, once the gateway
+ * has been quiet (nothing in flight) for a while since it last served
+ * anything. Call from the control thread, as often as poll; returns true
+ * when it trimmed. */
+bool aigw_gateway_trim_when_quiet(struct aigw_gateway *gw);
+
 #endif

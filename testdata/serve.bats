@@ -314,6 +314,34 @@ timed_events() { # JSON
 	jq -e '.choices == [] and .usage.completion_tokens == 10' <<<"${ev[-2]}" >/dev/null || fail "$output"
 }
 
+@test "after a burst of large requests, serve gives its free heap back once quiet" {
+	setup_gateway --latency 1s
+	rss() { awk '/^VmRSS/ {print $2}' "/proc/$SERVE_PID/status"; }
+	# ~1 MB bodies: each connection's buffer grows to hold one
+	{ printf '{"model":"gpt-4o","messages":[{"role":"user","content":"'
+	  head -c 1000000 /dev/zero | tr '\0' a
+	  printf '"}]}'; } >"$TEST_DIR/big.json"
+	local i before peak=0 r
+	before=$(rss)
+	for round in 1 2; do
+		for i in $(seq 40); do
+			curl -sS --max-time 10 -H "$AUTH" "$URL/v1/chat/completions" \
+				--data-binary @"$TEST_DIR/big.json" -o /dev/null 2>&1 3>&- &
+			BG_PIDS+=("$!")
+		done
+		for i in $(seq 12); do
+			r=$(rss)
+			[ "$r" -gt "$peak" ] && peak=$r
+			sleep 0.1
+		done
+		wait "${BG_PIDS[@]}" 2>/dev/null || true
+	done
+	[ $((peak - before)) -gt 10000 ] || fail "the burst grew RSS by $((peak - before)) kB only"
+	# quiet for a second, then trimmed: back within 5 MB of where it started
+	eventually 4000 test_rss_below $((before + 5000))
+}
+test_rss_below() { [ "$(awk '/^VmRSS/ {print $2}' "/proc/$SERVE_PID/status")" -lt "$1" ]; }
+
 @test "a stream larger than the request-body limit is relayed whole, logged as complete" {
 	# 100,000 tokens at full speed: about 19 MB, over the 8 MiB body limit
 	setup_gateway --tokens 100000 --tokens-per-sec 0

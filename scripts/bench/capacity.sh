@@ -226,7 +226,9 @@ section_streams() {
 	sleep 1
 	"$work/sseclient" "$gw" "$STREAMS" "$key" "$gw_pid" >"$work/streams/run2.txt"
 	streams_report "aigw serve, run 2 (same process)" "$work/streams/run2.txt"
-	printf '    RSS after both runs: %s\n' "$(mb "$(rss_kb "$gw_pid")")"
+	printf '    RSS after both runs: %s' "$(mb "$(rss_kb "$gw_pid")")"
+	sleep 2 # serve gives free heap back once quiet for a second
+	printf ', 2 s later: %s\n' "$(mb "$(rss_kb "$gw_pid")")"
 	start_nginx streams-nginx "$up"
 	local nm=${nginx_pids%,*} nw=${nginx_pids#*,}
 	# nginx needs no key; the header is ignored. RSS sampled: the worker.
