@@ -37,6 +37,22 @@ enum family {
 	F_COUNT
 };
 
+/* Metric series ids by route and node index of the worker's snapshot, so
+ * that accounting a request does not hash label strings. Series ids stay
+ * valid for the registry's life; the indices change with the snapshot, so
+ * refresh() starts the cache over. UINT32_MAX: not looked up yet. Index 0
+ * of each array stands for "none" (route or node -1). */
+struct series_cache {
+	size_t n_routes, n_nodes;
+	uint32_t *duration;        /* [route + 1] */
+	uint32_t *ttfb;            /* [node + 1] */
+	uint32_t *tokens;          /* [(node + 1) * 2 + kind]: prompt, completion */
+	struct req_series {
+		int status;        /* -1: empty */
+		uint32_t series;
+	} *requests;               /* [(route + 1) * (n_nodes + 1) + node + 1] */
+};
+
 struct worker {
 	struct aigw_gateway *gw;
 	int index;
@@ -49,6 +65,7 @@ struct worker {
 	uint64_t rng;                    /* request ids: splitmix64 state */
 	struct aigw_auth_cache auth_cache;
 	struct aigw_buf head;            /* response head lines being built */
+	struct series_cache series;      /* metric series ids of this snapshot */
 };
 
 struct aigw_gateway {
@@ -120,6 +137,49 @@ static void publish(struct aigw_gateway *gw, struct aigw_snapshot *s)
 	aigw_snapshot_unref(old);
 }
 
+static void series_cache_release(struct series_cache *sc)
+{
+	free(sc->duration);
+	free(sc->ttfb);
+	free(sc->tokens);
+	free(sc->requests);
+	memset(sc, 0, sizeof(*sc));
+}
+
+static void series_cache_reset(struct series_cache *sc, size_t n_routes, size_t n_nodes)
+{
+	size_t nr = n_routes + 1, nn = n_nodes + 1;
+
+	series_cache_release(sc);
+	sc->n_routes = n_routes;
+	sc->n_nodes = n_nodes;
+	sc->duration = aigw_malloc(nr * sizeof(*sc->duration));
+	sc->ttfb = aigw_malloc(nn * sizeof(*sc->ttfb));
+	sc->tokens = aigw_malloc(2 * nn * sizeof(*sc->tokens));
+	memset(sc->duration, 0xff, nr * sizeof(*sc->duration));
+	memset(sc->ttfb, 0xff, nn * sizeof(*sc->ttfb));
+	memset(sc->tokens, 0xff, 2 * nn * sizeof(*sc->tokens));
+	/* One status per route and node pair: a pair that answers with
+	 * several statuses looks the others up. Not for huge tables. */
+	if (nr * nn <= 65536) {
+		sc->requests = aigw_malloc(nr * nn * sizeof(*sc->requests));
+		for (size_t i = 0; i < nr * nn; i++)
+			sc->requests[i].status = -1;
+	}
+}
+
+/* The series of labels in family f, through slot (UINT32_MAX: look up and
+ * remember). */
+static uint32_t cached_series(struct aigw_gateway *gw, int f, uint32_t *slot,
+			      const char *const *labels)
+{
+	if (!slot)
+		return aigw_metrics_series(gw->metrics, gw->family[f], labels);
+	if (*slot == UINT32_MAX)
+		*slot = aigw_metrics_series(gw->metrics, gw->family[f], labels);
+	return *slot;
+}
+
 /* Switches the worker to the latest snapshot if it changed: one atomic
  * load per request, the mutex only when there is something new. */
 static void refresh(struct worker *w)
@@ -137,6 +197,7 @@ static void refresh(struct worker *w)
 	/* Cached keys point into the old snapshot, which may be freed now
 	 * (and a new one may even land at the same address). */
 	memset(&w->auth_cache, 0, sizeof(w->auth_cache));
+	series_cache_reset(&w->series, w->snap->cat.n_routes, w->snap->cat.n_nodes);
 	for (size_t i = 0; i < w->n_balancers; i++)
 		aigw_balancer_release(&w->balancers[i]);
 	free(w->balancers);
@@ -356,26 +417,49 @@ static void account_traffic(struct call *c)
 	struct aigw_reqlog_row row;
 	char status[24];
 
-	status[aigw_u64_dec(status, (uint64_t)(c->status > 0 ? c->status : 0))] = '\0';
+	/* The cache follows the worker's snapshot; a request that began on an
+	 * older one (indices may differ) looks its series up by name. */
+	struct series_cache *sc = c->snap == c->w->snap ? &c->w->series : NULL;
+	size_t ri = (size_t)(c->route + 1), ni = (size_t)(c->node + 1);
+	int code = c->status > 0 ? c->status : 0;
+
+	status[aigw_u64_dec(status, (uint64_t)code)] = '\0';
 	{
 		const char *l[] = { route, node, status };
-		aigw_metrics_inc(c->w->shard, gw->family[F_REQUESTS], l, 1);
+		struct req_series *rs = sc && sc->requests
+						? &sc->requests[ri * (sc->n_nodes + 1) + ni] : NULL;
+		uint32_t id;
+		if (rs && rs->status == code) {
+			id = rs->series;
+		} else {
+			id = aigw_metrics_series(gw->metrics, gw->family[F_REQUESTS], l);
+			if (rs && rs->status < 0) {
+				rs->status = code;
+				rs->series = id;
+			}
+		}
+		aigw_metrics_add(c->w->shard, gw->family[F_REQUESTS], id, 1);
 	}
 	{
 		const char *l[] = { route };
-		aigw_metrics_observe_labels(c->w->shard, gw->family[F_DURATION], l, latency);
+		aigw_metrics_observe(c->w->shard, gw->family[F_DURATION],
+				     cached_series(gw, F_DURATION, sc ? &sc->duration[ri] : NULL, l), latency);
 	}
 	if (have_ttfb) {
 		const char *l[] = { node };
-		aigw_metrics_observe_labels(c->w->shard, gw->family[F_TTFB], l, ttfb);
+		aigw_metrics_observe(c->w->shard, gw->family[F_TTFB],
+				     cached_series(gw, F_TTFB, sc ? &sc->ttfb[ni] : NULL, l), ttfb);
 	}
 	if (c->prompt_tokens >= 0) {
 		const char *l[] = { node, "prompt" };
-		aigw_metrics_inc(c->w->shard, gw->family[F_TOKENS], l, (uint64_t)c->prompt_tokens);
+		aigw_metrics_add(c->w->shard, gw->family[F_TOKENS],
+				 cached_series(gw, F_TOKENS, sc ? &sc->tokens[ni * 2] : NULL, l),
+				 (uint64_t)c->prompt_tokens);
 	}
 	if (c->completion_tokens >= 0) {
 		const char *l[] = { node, "completion" };
-		aigw_metrics_inc(c->w->shard, gw->family[F_TOKENS], l,
+		aigw_metrics_add(c->w->shard, gw->family[F_TOKENS],
+				 cached_series(gw, F_TOKENS, sc ? &sc->tokens[ni * 2 + 1] : NULL, l),
 				 (uint64_t)c->completion_tokens);
 	}
 
@@ -1130,6 +1214,7 @@ static void worker_fini(struct aigw_server *s, struct aigw_ev *ev, int index, vo
 	aigw_upstream_free(w->up);
 	w->up = NULL;
 	aigw_buf_release(&w->head);
+	series_cache_release(&w->series);
 	for (size_t i = 0; i < w->n_balancers; i++)
 		aigw_balancer_release(&w->balancers[i]);
 	free(w->balancers);
