@@ -441,11 +441,11 @@ static int do_top(struct stats_cli *sc, struct aigw_store *s, int64_t limit)
 		n = r.n < (size_t)limit ? r.n : (size_t)limit;
 		if (doc) {
 			cJSON *a = cJSON_CreateArray();
-			char plural[16];
+			static const char *const plural[] = { "routes", "nodes", "keys", "models",
+							      "statuses" };
 			for (size_t i = 0; i < n; i++)
 				cJSON_AddItemToArray(a, json_group(&r.groups[i], q.by));
-			snprintf(plural, sizeof(plural), "%ss", by_name(q.by));
-			cJSON_AddItemToObject(doc, plural, a);
+			cJSON_AddItemToObject(doc, plural[q.by - AIGW_STATS_BY_ROUTE], a);
 		} else if (sc->csv) {
 			for (size_t i = 0; i < n; i++) {
 				csv_field(&csv, by_name(q.by), false);
@@ -644,22 +644,16 @@ static int do_tail(struct stats_cli *sc, struct aigw_store *s, int64_t lines, bo
 	if (sc->csv && !cli->json && !cli->quiet)
 		fputs("id,time,request_id,key_name,route,node,model,status,stream,latency_us,"
 		      "ttft_us,tokens_in,tokens_out,cost_usd,error\n", cli->out);
-	if (aigw_stats_tail(s, (size_t)lines, &rows, &n, &err))
+	/* With -n 0 the newest row is still read: following goes on from it. */
+	if (aigw_stats_tail(s, lines ? (size_t)lines : 1, &rows, &n, &err))
 		return cli_fail(cli, &err);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; lines && i < n; i++)
 		print_row(sc, &rows[i]);
+	if (n)
+		last = rows[n - 1].id;
 	free(rows);
 	if (!follow)
 		return 0;
-	/* Go on from the newest row, shown or not (-n 0). */
-	{
-		struct aigw_stats_row *newest = NULL;
-		size_t got = 0;
-		if (aigw_stats_tail(s, 1, &newest, &got, &err))
-			return cli_fail(cli, &err);
-		last = got ? newest[0].id : 0;
-		free(newest);
-	}
 	for (;;) {
 		fflush(cli->out);
 		if (ferror(cli->out))

@@ -220,7 +220,6 @@ static int corrupt(struct aigw_store *s, struct aigw_err *err)
 static int scan_rollups(struct aigw_store *s, struct table *t, int64_t first, int64_t end,
 			struct aigw_err *err)
 {
-	uint64_t lat[AIGW_REQLOG_HIST_BUCKETS], ttfb[AIGW_REQLOG_HIST_BUCKETS];
 	sqlite3_stmt *st;
 	int rc;
 
@@ -251,21 +250,16 @@ static int scan_rollups(struct aigw_store *s, struct table *t, int64_t first, in
 		};
 		struct aigw_stats_group *g = group_of(t, &c);
 
-		memset(lat, 0, sizeof(lat));
-		memset(ttfb, 0, sizeof(ttfb));
+		/* Decoding adds straight into the group's counts (a failure
+		 * fails the whole answer, so partial adds do not matter). */
 		if (aigw_reqlog_hist_decode(sqlite3_column_blob(st, 9),
-					    (size_t)sqlite3_column_bytes(st, 9), lat) ||
+					    (size_t)sqlite3_column_bytes(st, 9), g->latency) ||
 		    aigw_reqlog_hist_decode(sqlite3_column_blob(st, 12),
-					    (size_t)sqlite3_column_bytes(st, 12), ttfb)) {
+					    (size_t)sqlite3_column_bytes(st, 12), g->ttfb)) {
 			sqlite3_finalize(st);
 			return corrupt(s, err);
 		}
 		add(g, &c);
-		add_hist(g->latency, lat);
-		add_hist(g->ttfb, ttfb);
-		add(&t->r->total, &c);
-		add_hist(t->r->total.latency, lat);
-		add_hist(t->r->total.ttfb, ttfb);
 		t->r->rollup_rows++;
 	}
 	rc = rc == SQLITE_DONE ? 0 : store_fail(s, rc, err);
@@ -324,14 +318,9 @@ static int scan_raw(struct aigw_store *s, struct table *t, int64_t from_ms, int6
 		unsigned lb = aigw_reqlog_hist_bucket((uint64_t)latency);
 
 		add(g, &c);
-		add(&t->r->total, &c);
 		g->latency[lb]++;
-		t->r->total.latency[lb]++;
-		if (has_ttfb) {
-			unsigned tb = aigw_reqlog_hist_bucket((uint64_t)c.ttfb_sum_us);
-			g->ttfb[tb]++;
-			t->r->total.ttfb[tb]++;
-		}
+		if (has_ttfb)
+			g->ttfb[aigw_reqlog_hist_bucket((uint64_t)c.ttfb_sum_us)]++;
 		t->r->raw_rows++;
 	}
 	rc = rc == SQLITE_DONE ? 0 : store_fail(s, rc, err);
@@ -420,6 +409,21 @@ int aigw_stats_summary(struct aigw_store *s, const struct aigw_stats_query *q,
 	aigw_store_rollback(s);
 	if (rc)
 		goto out;
+	/* The total is the sum of the groups, which partition the rows. */
+	for (size_t i = 0; i < out->n; i++) {
+		struct aigw_stats_group *g = &out->groups[i];
+		struct contribution c = {
+			.requests = g->requests, .errors = g->errors,
+			.latency_sum_us = g->latency_sum_us, .ttfb_count = g->ttfb_count,
+			.ttfb_sum_us = g->ttfb_sum_us, .bytes_in = g->bytes_in,
+			.bytes_out = g->bytes_out, .prompt_tokens = g->prompt_tokens,
+			.completion_tokens = g->completion_tokens, .cost_micro = g->cost_micro,
+			.priced = g->priced,
+		};
+		add(&out->total, &c);
+		add_hist(out->total.latency, g->latency);
+		add_hist(out->total.ttfb, g->ttfb);
+	}
 
 	if (q->by == AIGW_STATS_BY_TIME)
 		qsort(out->groups, out->n, sizeof(*out->groups), by_bucket);

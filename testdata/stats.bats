@@ -165,6 +165,9 @@ cost           \$0.0015 (1 of 4 requests priced)"
 	assert_ok
 	jq -e '.routes == [.routes[0]] and .routes[0].name == "chat" and .routes[0].requests == 3
 		and (has("keys") | not)' <<<"$output" >/dev/null || fail "$output"
+	run_aigw stats top --since 55s --by status --json
+	assert_ok
+	jq -e '[.statuses[].name] == ["2xx", "4xx", "5xx"]' <<<"$output" >/dev/null || fail "$output"
 	run_aigw stats top --since 55s --limit 1 -q
 	assert_ok
 	assert_stdout $'ci\ngpt-4o\nn1'
@@ -234,6 +237,9 @@ cost           \$0.0015 (1 of 4 requests priced)"
 	[ "${lines[2]}" = "4,2026-11-23T01:44:40Z,b,ci,chat,n2,gpt-4o,502,0,5000,,,,,upstream_timeout" ]
 	run_aigw stats tail -q -n 1
 	assert_stdout 5
+	run_aigw stats tail -n 0
+	assert_ok
+	assert_stdout_empty
 }
 
 @test "tail -f: sees a request logged after it started" {
