@@ -313,6 +313,12 @@ cost           \$0.0015 (1 of 4 requests priced)"
 	run_aigw stats tail
 	assert_fail 1 "aigw stats: '$AIGW_DB' belongs to another program (it has tables but no aigw application_id)"
 	assert_db_unchanged
+	rm -f "$AIGW_DB"
+	sqlite3 "$AIGW_DB" "pragma application_id = 1634297719; pragma user_version = 99"
+	snapshot_db
+	run_aigw stats summary
+	assert_fail 1 "aigw stats: database '$AIGW_DB' has schema version 99, newer than this aigw supports (2); upgrade aigw"
+	assert_db_unchanged
 }
 
 @test "bad flags and values: exit 2, one line, database unchanged" {
