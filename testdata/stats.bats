@@ -375,3 +375,67 @@ cost           \$0.0015 (1 of 4 requests priced)"
 	assert_db_unchanged
 	[ "$(sql "select count(*) from request_log")" = 5 ]
 }
+
+# wait_listening FILE PID: waits for "listening on ADDR" in FILE; prints ADDR.
+wait_listening() {
+	local i
+	for i in $(seq 1 300); do
+		if grep -q '^listening on ' "$1" 2>/dev/null; then
+			sed -n 's/^listening on //p' "$1" | head -1
+			return 0
+		fi
+		kill -0 "$2" 2>/dev/null || break
+		sleep 0.02
+	done
+	return 1
+}
+
+@test "summary over whole minutes reads the rollups aigw serve wrote" {
+	local mock_pid serve_pid mock_addr serve_addr key i
+	# serve logs every request at AIGW_NOW: 01:45:00, so all land in one minute
+	"$AIGW" mock --listen 127.0.0.1:0 --workers 1 >"$TEST_DIR/mock.out" 2>"$TEST_DIR/mock.err" 3>&- &
+	mock_pid=$!
+	mock_addr=$(wait_listening "$TEST_DIR/mock.out" "$mock_pid")
+	aigw nodes add m1 --url "http://$mock_addr/v1" --provider openai-compatible -q >/dev/null
+	aigw route add chat --path /v1 --nodes m1 -q >/dev/null
+	key=$(aigw keys create --name t -q)
+	"$AIGW" serve --listen 127.0.0.1:0 --workers 1 >"$TEST_DIR/serve.out" 2>"$TEST_DIR/serve.err" 3>&- &
+	serve_pid=$!
+	serve_addr=$(wait_listening "$TEST_DIR/serve.out" "$serve_pid")
+	for i in 1 2 3 4 5; do
+		curl -sS -o /dev/null --max-time 10 -H "Authorization: Bearer $key" \
+			"http://$serve_addr/v1/chat/completions" \
+			-d '{"model":"gpt-4o","messages":[{"role":"user","content":"hello there"}]}'
+	done
+	# refused without a key: logged, an error, no key
+	curl -sS -o /dev/null --max-time 10 "http://$serve_addr/v1/chat/completions" -d '{}'
+	kill -TERM "$serve_pid"
+	wait "$serve_pid"
+	kill "$mock_pid"
+	wait "$mock_pid" || true
+	! grep -qE 'Sanitizer|runtime error:' "$TEST_DIR/serve.err" "$TEST_DIR/mock.err" ||
+		fail "$(cat "$TEST_DIR/serve.err" "$TEST_DIR/mock.err")"
+	[ "$(sql "select count(*) from request_log")" = 6 ]
+	[ "$(sql "select sum(requests) from request_rollup")" = 6 ]
+
+	# [01:44:30, 01:46:30): minute 01:45 whole (rollups), the edges empty
+	AIGW_NOW=$((NOW + 90)) run_aigw stats summary --since 2m --by key --json
+	assert_ok
+	jq -e '[.groups[] | [.name, .requests, .errors]] == [["t", 5, 0], [null, 1, 1]]
+		and .total.requests == 6 and .total.errors == 1' <<<"$output" >/dev/null || fail "$output"
+	local want
+	want=$(sql "select sum(prompt_tokens) || ' ' || sum(completion_tokens) from request_log")
+	[ "$(jq -r '"\(.total.tokens_in) \(.total.tokens_out)"' <<<"$output")" = "$want" ] ||
+		fail "tokens: $output, raw rows: $want"
+	# the latency percentiles come from the rollup histograms: the p99 is
+	# within the histogram's precision of the slowest request
+	local max p99
+	max=$(sql "select max(latency_us) from request_log")
+	p99=$(jq .total.latency_us.p99 <<<"$output")
+	[ "$p99" -ge $((max * 93 / 100)) ] && [ "$p99" -le $((max * 107 / 100 + 1)) ] ||
+		fail "p99 $p99, slowest $max"
+	# a window that only grazes the minute reads raw rows and agrees
+	AIGW_NOW=$((NOW + 1)) run_aigw stats summary --since 2s --json
+	assert_ok
+	jq -e '.total.requests == 6' <<<"$output" >/dev/null || fail "$output"
+}
