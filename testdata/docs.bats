@@ -139,6 +139,10 @@ opts_from_man() { # options whose "Used by:" names the verb
 	AIGW="$AIGW" "$ROOT/scripts/man-examples.sh" "$ROOT/man/aigw.yaml.5"
 }
 
+@test "man aigw-stats(1): EXAMPLES run as written" {
+	AIGW="$AIGW" "$ROOT/scripts/man-examples.sh" "$ROOT/man/aigw-stats.1"
+}
+
 @test "man aigw-serve(1): EXAMPLES run as written" {
 	AIGW="$AIGW" "$ROOT/scripts/man-examples.sh" "$ROOT/man/aigw-serve.1"
 }
