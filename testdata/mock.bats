@@ -168,10 +168,13 @@ timed_events() { # JSON
 	role=${ev[0]%% *}
 	first=${ev[1]%% *}
 	last=${ev[4]%% *}
-	# role at once, first token after the ttft, then 100 ms apart
+	# role at once, first token after the ttft, then 100 ms apart. Lower
+	# bounds are taken from the request's start: a busy machine can only
+	# make a line arrive (or be timed) later, never earlier.
 	[ "$role" -lt 150 ] || fail "role at $role ms: $output"
-	[ $((first - role)) -ge 190 ] || fail "first token $((first - role)) ms after the role: $output"
-	[ $((last - first)) -ge 280 ] || fail "tokens spread over $((last - first)) ms: $output"
+	[ "$first" -ge 195 ] || fail "first token at $first ms: $output"
+	[ "$last" -ge 495 ] || fail "last token at $last ms: $output"
+	[ "$first" -gt "$role" ] || fail "$output"
 	[ $((last - first)) -lt 1000 ] || fail "too slow: $output"
 }
 
