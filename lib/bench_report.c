@@ -314,12 +314,12 @@ void aigw_bench_text(const struct aigw_bench_result *r, struct aigw_buf *out)
 	fmt_us(r->elapsed_us, d, sizeof(d));
 	aigw_buf_printf(out, "target      %s\n", r->url);
 	if (r->rate > 0)
-		aigw_buf_printf(out, "load        open loop, %g requests/s (%s), %d connections, %s\n",
+		aigw_buf_printf(out, "load        open loop, %g requests/s (%s), %d connection%s, %s\n",
 				r->rate, r->arrivals == AIGW_BENCH_POISSON ? "poisson" : "constant",
-				r->connections, d);
+				r->connections, r->connections == 1 ? "" : "s", d);
 	else
-		aigw_buf_printf(out, "load        closed loop, %d connections, %s\n", r->connections,
-				d);
+		aigw_buf_printf(out, "load        closed loop, %d connection%s, %s\n", r->connections,
+				r->connections == 1 ? "" : "s", d);
 	aigw_buf_printf(out, "requests    %llu in %.2fs: %.1f/s, %llu ok, %llu errors\n",
 			(unsigned long long)r->completed, secs,
 			per_second(r->completed, r->elapsed_us), (unsigned long long)r->ok,

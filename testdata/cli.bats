@@ -8,7 +8,7 @@ load helpers
 @test "--list prints the commands, one per line" {
 	run_aigw --list
 	assert_ok
-	assert_stdout $'keys\nmock\nnodes\nroute\nserve'
+	assert_stdout $'bench\nkeys\nmock\nnodes\nroute\nserve'
 }
 
 @test "--version prints the version from VERSION" {
