@@ -327,7 +327,8 @@ void aigw_bench_text(const struct aigw_bench_result *r, struct aigw_buf *out)
 	aigw_buf_puts(out, "status     ");
 	for (int i = 100; i < 600; i++)
 		if (r->status[i]) {
-			aigw_buf_printf(out, " %d: %llu", i, (unsigned long long)r->status[i]);
+			aigw_buf_printf(out, "%s %d: %llu", any ? "," : "", i,
+					(unsigned long long)r->status[i]);
 			any = true;
 		}
 	aigw_buf_puts(out, any ? "\n" : " none\n");

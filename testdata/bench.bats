@@ -105,6 +105,7 @@ jqn() { jq -e "$1" <<<"$output" >/dev/null || fail "jq '$1' on: $output"; }
 	run_aigw bench "$URL/v1/chat/completions" --body "$CHAT" -c 4 -n 50
 	assert_ok
 	[[ "$output" == *"with Retry-After 2s..2s"* ]] || fail "$output"
+	[[ "$output" =~ status\ +200:\ [0-9]+,\ 429:\ [0-9]+,\ 503:\ [0-9]+ ]] || fail "$output"
 }
 
 @test "bench: connect errors, timeouts, resets and malformed answers" {
@@ -225,6 +226,24 @@ while True:
 	assert_ok
 	[[ "${lines[0]}" == "target      $URL/v1/models" ]] || fail "$output"
 	[[ "$output" == *"p50"*"p99.9"* && "$output" == *"generator"* ]] || fail "$output"
+}
+
+@test "bench: a progress line on a terminal, erased at the end; none when piped" {
+	start_mock --latency 2ms
+	# script(1) gives the command a terminal
+	script -qec "$AIGW bench $URL/v1/chat/completions --body '$CHAT' -d 1500ms >/dev/null" \
+		"$TEST_DIR/typescript" >"$TEST_DIR/tty.out" </dev/null
+	grep -q $'\r\e\\[K1s  [0-9]* req/s  p99 [0-9.]*[mu]*s  errors 0' "$TEST_DIR/tty.out" ||
+		fail "$(od -c "$TEST_DIR/tty.out" | head -20)"
+	# the last thing written is the erasure
+	[ "$(tail -c 4 "$TEST_DIR/tty.out" | od -An -c | tr -d ' ')" = '\r033[K' ] ||
+		fail "$(tail -c 40 "$TEST_DIR/tty.out" | od -c)"
+	# not on a pipe, nor with -q
+	run_aigw bench "$URL/v1/chat/completions" --body "$CHAT" -d 1200ms
+	assert_ok
+	script -qec "$AIGW bench $URL/v1/chat/completions --body '$CHAT' -d 1200ms -q >/dev/null" \
+		"$TEST_DIR/typescript" >"$TEST_DIR/tty.out" </dev/null
+	[ ! -s "$TEST_DIR/tty.out" ] || fail "$(od -c "$TEST_DIR/tty.out" | head)"
 }
 
 @test "bench compare: side by side with ratios" {
