@@ -13,7 +13,7 @@
 enum {
 	O_CONNECTIONS, O_REQUESTS, O_DURATION, O_RATE, O_ARRIVALS, O_METHOD, O_HEADER, O_BODY,
 	O_BODY_FILE, O_DATASET, O_SAMPLE, O_TIMEOUT, O_STREAM, O_SLO, O_CSV, O_DIRECT, O_VIA,
-	O_ROUNDS, O_SEED,
+	O_ROUNDS, O_SEED, O_CACERT,
 };
 
 static const struct aigw_opt opts[] = {
@@ -53,12 +53,15 @@ static const struct aigw_opt opts[] = {
 		       "overhead mode: rounds per target (default 5)", NULL },
 	[O_SEED] = { 0, "seed", AIGW_OPT_VALUE, "N",
 		     "seed of Poisson arrivals and dataset sampling (default 1)", NULL },
+	[O_CACERT] = { 0, "cacert", AIGW_OPT_VALUE, "FILE",
+		       "https: trust the certificates of this PEM file instead of the system's",
+		       "file" },
 };
 
 static const int bench_opts[] = {
 	O_CONNECTIONS, O_REQUESTS, O_DURATION, O_RATE, O_ARRIVALS, O_METHOD, O_HEADER, O_BODY,
 	O_BODY_FILE, O_DATASET, O_SAMPLE, O_TIMEOUT, O_STREAM, O_SLO, O_CSV, O_DIRECT, O_VIA,
-	O_ROUNDS, O_SEED, AIGW_OPT_END,
+	O_ROUNDS, O_SEED, O_CACERT, AIGW_OPT_END,
 };
 
 static const struct aigw_verb verbs[] = {
@@ -198,6 +201,8 @@ static int gather(struct cli *cli, struct options *o)
 			return rc;
 		c->seed = (uint64_t)v;
 	}
+	if (cli_has(cli, O_CACERT))
+		c->ca_file = cli_value(cli, O_CACERT);
 	o->csv = cli_has(cli, O_CSV);
 	if (o->csv && cli->json)
 		return cli_failf(cli, AIGW_EINVAL, "--csv and --json: give one of them");

@@ -15,6 +15,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "bench_tls.h"
 #include "clock.h"
 #include "ev.h"
 #include "http.h"
@@ -102,6 +103,8 @@ struct conn {
 	bool has_usage;
 	bool in_idle_list;
 	struct conn *next_idle;
+	struct aigw_bench_tls *tls;   /* https:// targets */
+	bool tls_ready;               /* handshake done */
 	struct aigw_http_response res; /* last: 3 KB of header slots */
 };
 
@@ -133,6 +136,9 @@ struct bench {
 	struct aigw_hist prev, diff;  /* per-second series from the cumulative histogram */
 	uint64_t prev_completed, prev_errors;
 	struct aigw_http_limits limits;
+	bool tls;
+	char host[256];
+	struct aigw_bench_anchors anchors;
 };
 
 static void conn_dispatch(struct conn *k);
@@ -424,6 +430,11 @@ static int conn_connect(struct conn *k)
 		return -1;
 	}
 	k->state = C_CONNECTING;
+	k->tls_ready = false;
+	if (k->tls && aigw_bench_tls_start(k->tls, &b->anchors, b->host)) {
+		conn_fail(k, AIGW_BENCH_CONNECT, "tls: cannot start a handshake");
+		return -1;
+	}
 	if (aigw_ev_add(b->ev, fd, AIGW_EV_WRITE, conn_io, k, NULL)) {
 		conn_fail(k, AIGW_BENCH_CONNECT, "cannot watch the socket");
 		return -1;
@@ -444,11 +455,17 @@ static void conn_timer(struct aigw_ev *ev, struct aigw_ev_timer *t, void *arg)
 	}
 }
 
+static void tls_pump(struct conn *k);
+
 /* Sends what is left of the request. */
 static void conn_write(struct conn *k)
 {
 	const struct aigw_buf *q = k->req;
 
+	if (k->tls) {
+		tls_pump(k);
+		return;
+	}
 	while (k->sent < q->len) {
 		ssize_t n = send(k->fd, q->data + k->sent, q->len - k->sent, MSG_NOSIGNAL);
 		if (n < 0) {
@@ -643,6 +660,42 @@ static bool conn_parse(struct conn *k)
 	return false;
 }
 
+/* Makes room for at least want more bytes in k->in, dropping what was
+ * consumed. */
+static void in_room(struct conn *k, size_t want)
+{
+	if (k->in_off > 0 && k->in_off == k->in.len) {
+		aigw_buf_reset(&k->in);
+		k->in_off = 0;
+	} else if (k->in_off > 0 && k->in.cap - k->in.len < want) {
+		memmove(k->in.data, k->in.data + k->in_off, k->in.len - k->in_off);
+		aigw_buf_truncate(&k->in, k->in.len - k->in_off);
+		k->in_off = 0;
+	}
+	aigw_buf_grow(&k->in, want);
+}
+
+/* The peer closed the connection. */
+static void conn_eof(struct conn *k)
+{
+	struct aigw_http_error herr;
+
+	if (k->state != C_BUSY) { /* an idle keep-alive connection closed */
+		conn_close(k);
+		conn_dispatch(k);
+		return;
+	}
+	if (k->head_done && k->body.framing == AIGW_HTTP_BODY_CLOSE &&
+	    aigw_http_body_eof(&k->body, &herr) == 0) {
+		k->res.keep_alive = false;
+		/* Finish through the parser with an empty body left. */
+		aigw_http_body_init(&k->body, AIGW_HTTP_BODY_NONE, 0, &k->b->limits);
+		conn_parse(k);
+		return;
+	}
+	conn_fail(k, AIGW_BENCH_RESET, "connection closed before the answer ended");
+}
+
 static void conn_read(struct conn *k)
 {
 	struct bench *b = k->b;
@@ -650,15 +703,7 @@ static void conn_read(struct conn *k)
 	for (;;) {
 		ssize_t n;
 
-		if (k->in_off > 0 && k->in_off == k->in.len) {
-			aigw_buf_reset(&k->in);
-			k->in_off = 0;
-		} else if (k->in_off > 0 && k->in.cap - k->in.len < READ_CHUNK / 2) {
-			memmove(k->in.data, k->in.data + k->in_off, k->in.len - k->in_off);
-			aigw_buf_truncate(&k->in, k->in.len - k->in_off);
-			k->in_off = 0;
-		}
-		aigw_buf_grow(&k->in, READ_CHUNK);
+		in_room(k, READ_CHUNK);
 		n = recv(k->fd, k->in.data + k->in.len, k->in.cap - k->in.len - 1, 0);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -672,22 +717,7 @@ static void conn_read(struct conn *k)
 			return;
 		}
 		if (n == 0) {
-			struct aigw_http_error herr;
-			if (k->state != C_BUSY) { /* an idle keep-alive connection closed */
-				conn_close(k);
-				conn_dispatch(k);
-				return;
-			}
-			if (k->head_done && k->body.framing == AIGW_HTTP_BODY_CLOSE &&
-			    aigw_http_body_eof(&k->body, &herr) == 0) {
-				k->res.keep_alive = false;
-				k->body.framing = AIGW_HTTP_BODY_NONE;
-				/* Finish through the parser with an empty body left. */
-				aigw_http_body_init(&k->body, AIGW_HTTP_BODY_NONE, 0, &b->limits);
-				conn_parse(k);
-				return;
-			}
-			conn_fail(k, AIGW_BENCH_RESET, "connection closed before the answer ended");
+			conn_eof(k);
 			return;
 		}
 		k->in.len += (size_t)n;
@@ -701,6 +731,113 @@ static void conn_read(struct conn *k)
 			return;
 		if ((size_t)n < READ_CHUNK / 2)
 			return; /* probably drained; level-triggered epoll says if not */
+	}
+}
+
+/* Moves bytes between the socket, BearSSL and the request and answer
+ * until nothing moves without waiting for the socket. */
+static void tls_pump(struct conn *k)
+{
+	br_ssl_engine_context *eng = &k->tls->client.eng;
+	struct bench *b = k->b;
+
+	for (;;) {
+		unsigned st = br_ssl_engine_current_state(eng);
+		unsigned char *buf;
+		size_t len;
+		ssize_t n;
+
+		if (st & BR_SSL_CLOSED) {
+			int e = br_ssl_engine_last_error(eng);
+			char why[128];
+			if (e == BR_ERR_OK) {
+				conn_eof(k);
+				return;
+			}
+			snprintf(why, sizeof(why), "tls: %s (BearSSL error %d)",
+				 aigw_bench_tls_error(e), e);
+			if (k->state != C_BUSY)
+				conn_close(k);
+			else
+				conn_fail(k, k->tls_ready ? AIGW_BENCH_MALFORMED : AIGW_BENCH_CONNECT,
+					  why);
+			return;
+		}
+		if ((st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP)) && !k->tls_ready) {
+			k->tls_ready = true;
+			k->ever_connected = true;
+			b->any_connected = true;
+		}
+		if (st & BR_SSL_SENDREC) {
+			buf = br_ssl_engine_sendrec_buf(eng, &len);
+			n = send(k->fd, buf, len, MSG_NOSIGNAL);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN || errno == EWOULDBLOCK) {
+					aigw_ev_add(b->ev, k->fd, AIGW_EV_WRITE, conn_io, k, NULL);
+					return;
+				}
+				conn_fail(k, k->tls_ready ? AIGW_BENCH_RESET : AIGW_BENCH_CONNECT,
+					  strerror(errno));
+				return;
+			}
+			br_ssl_engine_sendrec_ack(eng, (size_t)n);
+			continue;
+		}
+		if (aigw_ev_fd_mask(b->ev, k->fd) & AIGW_EV_WRITE)
+			aigw_ev_del(b->ev, k->fd, AIGW_EV_WRITE);
+		if (st & BR_SSL_RECVAPP) {
+			buf = br_ssl_engine_recvapp_buf(eng, &len);
+			if (k->state != C_BUSY) {
+				conn_fail(k, AIGW_BENCH_MALFORMED, "bytes before a request");
+				return;
+			}
+			in_room(k, len + 1);
+			aigw_buf_append(&k->in, buf, len);
+			br_ssl_engine_recvapp_ack(eng, len);
+			b->r->bytes_in += len;
+			if (!conn_parse(k))
+				return;
+			continue;
+		}
+		if ((st & BR_SSL_SENDAPP) && k->state == C_BUSY && k->sent < k->req->len) {
+			buf = br_ssl_engine_sendapp_buf(eng, &len);
+			if (len > k->req->len - k->sent)
+				len = k->req->len - k->sent;
+			memcpy(buf, k->req->data + k->sent, len);
+			br_ssl_engine_sendapp_ack(eng, len);
+			k->sent += len;
+			if (k->sent == k->req->len)
+				br_ssl_engine_flush(eng, 0);
+			continue;
+		}
+		if (st & BR_SSL_RECVREC) {
+			buf = br_ssl_engine_recvrec_buf(eng, &len);
+			n = recv(k->fd, buf, len, 0);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN || errno == EWOULDBLOCK)
+					return;
+				if (k->state == C_BUSY)
+					conn_fail(k, k->tls_ready ? AIGW_BENCH_RESET : AIGW_BENCH_CONNECT,
+						  strerror(errno));
+				else
+					conn_close(k);
+				return;
+			}
+			if (n == 0) {
+				if (!k->tls_ready && k->state == C_BUSY)
+					conn_fail(k, AIGW_BENCH_CONNECT, "tls: closed during the handshake");
+				else
+					conn_eof(k);
+				return;
+			}
+			br_ssl_engine_recvrec_ack(eng, (size_t)n);
+			continue;
+		}
+		return;
 	}
 }
 
@@ -719,11 +856,17 @@ static void conn_io(struct aigw_ev *ev, int fd, int mask, void *arg)
 			conn_fail(k, AIGW_BENCH_CONNECT, strerror(e));
 			return;
 		}
-		k->ever_connected = true;
-		k->b->any_connected = true;
+		if (!k->tls) {
+			k->ever_connected = true;
+			k->b->any_connected = true;
+		}
 		k->state = C_BUSY;
 		aigw_ev_add(k->b->ev, k->fd, AIGW_EV_READ, conn_io, k, NULL);
 		conn_write(k);
+		return;
+	}
+	if (k->tls) {
+		tls_pump(k);
 		return;
 	}
 	if ((mask & AIGW_EV_WRITE) && k->state == C_BUSY && k->sent < k->req->len) {
@@ -791,6 +934,7 @@ static void on_arrival(struct aigw_ev *ev, int fd, int mask, void *arg)
 	if (read(fd, &expirations, sizeof(expirations)) < 0 && errno == EAGAIN)
 		return;
 	while (b->next_due_us <= now && !b->stopping &&
+	       (!b->c->duration_us || b->next_due_us < b->start_us + b->c->duration_us) &&
 	       (!b->c->requests || b->issued + b->q_len < b->c->requests)) {
 		queue_push(b, b->next_due_us);
 		if (b->c->arrivals == AIGW_BENCH_CONSTANT) {
@@ -812,7 +956,8 @@ static void on_arrival(struct aigw_ev *ev, int fd, int mask, void *arg)
 	}
 	if (b->q_len > (size_t)b->c->connections)
 		b->r->lagged = true;
-	if (!b->stopping && (!b->c->requests || b->issued + b->q_len < b->c->requests))
+	if (!b->stopping && (!b->c->requests || b->issued + b->q_len < b->c->requests) &&
+	    (!b->c->duration_us || b->next_due_us < b->start_us + b->c->duration_us))
 		arm_arrival(b, b->next_due_us);
 }
 
@@ -879,8 +1024,18 @@ static int resolve(struct bench *b, const struct aigw_url *u, struct aigw_err *e
 	if (rc || !ai)
 		return aigw_err_set(err, AIGW_EFAIL, "cannot resolve '%s': %s", u->host,
 				    rc ? gai_strerror(rc) : "no address");
-	memcpy(&b->addr, ai->ai_addr, ai->ai_addrlen);
-	b->addrlen = ai->ai_addrlen;
+	/* IPv4 first when a name has both ("localhost"): a test server on
+	 * 127.0.0.1 is far more common than one on ::1 only. */
+	{
+		struct addrinfo *pick = ai;
+		for (struct addrinfo *p = ai; p; p = p->ai_next)
+			if (p->ai_family == AF_INET) {
+				pick = p;
+				break;
+			}
+		memcpy(&b->addr, pick->ai_addr, pick->ai_addrlen);
+		b->addrlen = pick->ai_addrlen;
+	}
 	freeaddrinfo(ai);
 	return 0;
 }
@@ -896,6 +1051,7 @@ static void bench_free(struct bench *b)
 		for (int i = 0; i < b->c->connections; i++) {
 			conn_close(&b->conns[i]);
 			aigw_buf_release(&b->conns[i].in);
+			free(b->conns[i].tls);
 		}
 		free(b->conns);
 	}
@@ -903,6 +1059,7 @@ static void bench_free(struct bench *b)
 		aigw_buf_release(&b->reqs[i]);
 	free(b->reqs);
 	free(b->queue);
+	aigw_bench_anchors_release(&b->anchors);
 	if (b->arrival_fd >= 0) {
 		if (b->ev)
 			aigw_ev_del(b->ev, b->arrival_fd, AIGW_EV_READ);
@@ -932,10 +1089,8 @@ int aigw_bench_run(const struct aigw_bench_config *c, struct aigw_bench_result *
 		return aigw_err_set(err, AIGW_EINVAL, "give a number of requests or a duration");
 	if ((rc = aigw_url_parse(c->url, &u, err)))
 		return rc;
-	if (strcmp(u.scheme, "http") != 0)
-		return aigw_err_set(err, AIGW_EINVAL,
-				    "'%s': https:// targets are not supported yet (use http://)",
-				    c->url);
+	b.tls = strcmp(u.scheme, "https") == 0;
+	snprintf(b.host, sizeof(b.host), "%s", u.host);
 	snprintf(r->url, sizeof(r->url), "%s", c->url);
 	r->connections = c->connections;
 	r->rate = c->rate;
@@ -943,6 +1098,10 @@ int aigw_bench_run(const struct aigw_bench_config *c, struct aigw_bench_result *
 	aigw_http_limits_init(&b.limits);
 	b.limits.max_body_bytes = UINT64_C(1) << 40;
 	if ((rc = build_requests(&b, &u, err)) || (rc = resolve(&b, &u, err)))
+		goto out;
+	if (b.tls && (rc = aigw_bench_anchors_load(&b.anchors,
+						   c->ca_file ? c->ca_file : AIGW_BENCH_CA_BUNDLE,
+						   err)))
 		goto out;
 	if (aigw_hist_init(&b.prev, AIGW_HIST_HOUR_US, 3, err) ||
 	    aigw_hist_init(&b.diff, AIGW_HIST_HOUR_US, 3, err)) {
@@ -960,6 +1119,10 @@ int aigw_bench_run(const struct aigw_bench_config *c, struct aigw_bench_result *
 		k->b = &b;
 		k->fd = -1;
 		aigw_buf_init(&k->in);
+		if (b.tls && !(k->tls = malloc(sizeof(*k->tls)))) {
+			rc = aigw_err_set(err, AIGW_EFAIL, "out of memory");
+			goto out;
+		}
 		aigw_ev_timer_init(&k->timer, conn_timer, k);
 	}
 	aigw_ev_timer_init(&b.tick, on_tick, &b);

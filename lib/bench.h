@@ -68,6 +68,7 @@ struct aigw_bench_config {
 	uint64_t slo_ttft_us;         /* goodput: 0 means no bound */
 	uint64_t slo_e2e_us;
 	uint64_t seed;                /* of Poisson gaps and dataset sampling */
+	const char *ca_file;          /* https: PEM trust anchors; NULL: the system's */
 	aigw_bench_progress_fn *progress; /* may be NULL */
 	void *progress_arg;
 };
@@ -128,10 +129,13 @@ int aigw_bench_result_init(struct aigw_bench_result *r, struct aigw_err *err);
 void aigw_bench_result_release(struct aigw_bench_result *r);
 
 /* Runs one load test as configured, filling r (initialised, empty).
+ * https:// targets are verified against the trust anchors of ca_file
+ * (TLS through BearSSL); a failed handshake is a connect failure.
  * Returns 0 when the run happened, even when every request failed (the
  * failures are in r). Returns AIGW_EINVAL for a bad configuration (URL,
- * header, https target) and AIGW_EFAIL when the target's name does not
- * resolve or the system refuses a resource; err says which. */
+ * header, trust anchors), AIGW_ENOTFOUND for a ca_file that cannot be
+ * read, and AIGW_EFAIL when the target's name does not resolve or the
+ * system refuses a resource; err says which. */
 int aigw_bench_run(const struct aigw_bench_config *c, struct aigw_bench_result *r,
 		   struct aigw_err *err);
 

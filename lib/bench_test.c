@@ -319,7 +319,9 @@ static void test_bad_config(void **state)
 	c.requests = 1;
 	assert_int_equal(aigw_bench_result_init(&r, NULL), 0);
 	c.url = "https://127.0.0.1:1/";
-	assert_int_equal(aigw_bench_run(&c, &r, &err), AIGW_EINVAL);
+	c.ca_file = "/nonexistent/ca.pem";
+	assert_int_equal(aigw_bench_run(&c, &r, &err), AIGW_ENOTFOUND);
+	c.ca_file = NULL;
 	c.url = "ftp://x/";
 	assert_int_equal(aigw_bench_run(&c, &r, &err), AIGW_EINVAL);
 	c.url = "http://127.0.0.1:1/";

@@ -283,6 +283,44 @@ while True:
 	assert_fail 1 "aigw bench: cannot connect to http://127.0.0.1:1/: Connection refused"
 }
 
+@test "bench: https targets through BearSSL, verified against --cacert" {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+		-addext subjectAltName=DNS:localhost -days 2 -keyout key.pem -out cert.pem 2>/dev/null
+	python3 -c '
+import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = b"{\"ok\":true}"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain("cert.pem", "key.pem")
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+' >port 3>&- &
+	MOCKS+=($!)
+	for _ in $(seq 100); do [ -s port ] && break; sleep 0.05; done
+	local p
+	p=$(cat port)
+	# keep-alive requests over two TLS connections
+	run_aigw bench "https://localhost:$p/" --cacert cert.pem -c 2 -n 20 --json
+	assert_ok
+	jqn '.requests == 20 and .ok == 20 and .status == {"200": 20} and .errors == 0'
+	# the system's anchors do not know this certificate
+	run_aigw bench "https://localhost:$p/" -n 2
+	assert_fail 1 "aigw bench: cannot connect to https://localhost:$p/: tls: certificate not trusted (BearSSL error 62)"
+	# the certificate is for localhost, not for 127.0.0.1
+	run_aigw bench "https://127.0.0.1:$p/" --cacert cert.pem -n 1 --json
+	assert_status 1
+	jqn '.failures.connect == 1 and (.last_failure | startswith("tls: certificate is not for this host name"))'
+}
+
 @test "bench: bad options and URLs are one line and exit 2" {
 	local u=http://127.0.0.1:9/
 	run_aigw bench
@@ -310,8 +348,11 @@ while True:
 	run_aigw bench $u --conections 3
 	assert_status 2
 	assert_stderr_match "did you mean '--connections'"
-	run_aigw bench https://127.0.0.1:9/ -n 1
-	assert_fail 2 "aigw bench: 'https://127.0.0.1:9/': https:// targets are not supported yet (use http://)"
+	run_aigw bench https://127.0.0.1:9/ --cacert nosuch.pem -n 1
+	assert_fail 3 "aigw bench: cannot read 'nosuch.pem': No such file or directory"
+	echo 'not a certificate' >bad.pem
+	run_aigw bench https://127.0.0.1:9/ --cacert bad.pem -n 1
+	assert_fail 2 "aigw bench: 'bad.pem': no certificate in it"
 	run_aigw bench ftp://x/ -n 1
 	assert_status 2
 	assert_stderr_match "^aigw bench: "
