@@ -170,7 +170,7 @@ cJSON *aigw_bench_json(const struct aigw_bench_result *r)
 	st = cJSON_AddObjectToObject(o, "status");
 	for (int i = 100; i < 600; i++)
 		if (r->status[i]) {
-			char k[8];
+			char k[16];
 			snprintf(k, sizeof(k), "%d", i);
 			cJSON_AddNumberToObject(st, k, (double)r->status[i]);
 		}
