@@ -2,6 +2,7 @@
  * Thin: parses options, runs lib/bench (once, per rate step, or in
  * overhead rounds), prints the report, a progress line on a terminal. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,29 @@ const struct aigw_cmdspec cmd_bench_spec = {
 	"bench", "load-test an HTTP or LLM endpoint", opts, sizeof(opts) / sizeof(opts[0]),
 	verbs, sizeof(verbs) / sizeof(verbs[0]),
 };
+
+/* ------------------------------------------------------------ signals */
+
+/* SIGINT and SIGTERM end the run early; the report of what was measured
+ * is still printed (exit 130). */
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
 
 /* ------------------------------------------------------------ progress */
 
@@ -317,7 +341,7 @@ static int one_target(struct cli *cli, struct options *o, struct progress *pg)
 			rc = cli_fail(cli, &err);
 			goto out;
 		}
-		if (aigw_bench_unreachable(&res[i]))
+		if (aigw_bench_unreachable(&res[i]) || res[i].interrupted)
 			break;
 	}
 	clear_progress(pg);
@@ -363,6 +387,10 @@ static int one_target(struct cli *cli, struct options *o, struct progress *pg)
 		}
 		warn_saturated(cli, &res[i]);
 	}
+	if (interrupted) {
+		cli_note(cli, "interrupted");
+		rc = 130;
+	}
 out:
 	for (size_t i = 0; i < done; i++)
 		aigw_bench_result_release(&res[i]);
@@ -390,6 +418,8 @@ int cmd_bench(struct cli *cli)
 		o.c.progress = show_progress;
 		o.c.progress_arg = &pg;
 	}
+	o.c.interrupted = &interrupted;
+	catch_signals();
 	if (cli_has(cli, O_DIRECT) || cli_has(cli, O_VIA)) {
 		if (!cli_has(cli, O_DIRECT) || !cli_has(cli, O_VIA))
 			rc = cli_failf(cli, AIGW_EINVAL, "overhead mode needs both --direct and --via");

@@ -1001,6 +1001,18 @@ static void on_tick(struct aigw_ev *ev, struct aigw_ev_timer *t, void *arg)
 	aigw_ev_timer_start(ev, &b->tick, 1000000 - (now - b->start_us) % 1000000);
 }
 
+/* A signal interrupts the wait; this runs before the next one. */
+static void check_interrupted(struct aigw_ev *ev, void *arg)
+{
+	struct bench *b = arg;
+
+	if (*b->c->interrupted && !b->stopping) {
+		b->stopping = true;
+		b->r->interrupted = true;
+		aigw_ev_stop(ev);
+	}
+}
+
 static void on_deadline(struct aigw_ev *ev, struct aigw_ev_timer *t, void *arg)
 {
 	struct bench *b = arg;
@@ -1136,6 +1148,8 @@ int aigw_bench_run(const struct aigw_bench_config *c, struct aigw_bench_result *
 		}
 	}
 
+	if (c->interrupted)
+		aigw_ev_set_before_sleep(b.ev, check_interrupted, &b);
 	getrusage(RUSAGE_SELF, &ru0);
 	b.start_us = aigw_ev_update_time(b.ev);
 	aigw_ev_timer_start(b.ev, &b.tick, 1000000);

@@ -25,6 +25,7 @@
 #define AIGW_BENCH_H
 
 #include <cJSON.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -69,6 +70,9 @@ struct aigw_bench_config {
 	uint64_t slo_e2e_us;
 	uint64_t seed;                /* of Poisson gaps and dataset sampling */
 	const char *ca_file;          /* https: PEM trust anchors; NULL: the system's */
+	/* When a signal handler sets *interrupted, the run ends at the next
+	 * turn of the loop and reports what it measured. May be NULL. */
+	volatile sig_atomic_t *interrupted;
 	aigw_bench_progress_fn *progress; /* may be NULL */
 	void *progress_arg;
 };
@@ -111,6 +115,7 @@ struct aigw_bench_result {
 	uint64_t cpu_user_us, cpu_system_us;
 	bool saturated;               /* the generator used ~ a whole core */
 	bool lagged;                  /* open loop: requests could not be sent on time */
+	bool interrupted;             /* ended early by *interrupted */
 	struct aigw_hist latency;     /* us; open loop: from the time due */
 
 	/* Streams. */
@@ -194,7 +199,8 @@ struct aigw_bench_overhead {
 
 /* Runs c against direct then via, rounds times (each round a whole run
  * as c describes; c->url is ignored). Returns as aigw_bench_run; a round
- * where a target could not be reached fails with AIGW_EFAIL. */
+ * where a target could not be reached, or an interruption, fails with
+ * AIGW_EFAIL. */
 int aigw_bench_overhead_run(const struct aigw_bench_config *c, const char *direct,
 			    const char *via, int rounds, struct aigw_bench_overhead *out,
 			    struct aigw_err *err);

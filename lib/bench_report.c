@@ -211,6 +211,7 @@ cJSON *aigw_bench_json(const struct aigw_bench_result *r)
 							 (double)r->elapsed_us * 1000 + 0.5) / 1000
 					 : 0);
 	cJSON_AddBoolToObject(o, "saturated", r->saturated);
+	cJSON_AddBoolToObject(o, "interrupted", r->interrupted);
 	if (r->rate > 0)
 		cJSON_AddBoolToObject(o, "lagged", r->lagged);
 	series = cJSON_AddArrayToObject(o, "seconds");
@@ -562,7 +563,9 @@ int aigw_bench_overhead_run(const struct aigw_bench_config *c, const char *direc
 			if ((rc = aigw_bench_result_init(&r, err)))
 				break;
 			rc = aigw_bench_run(&rc_cfg, &r, err);
-			if (!rc && aigw_bench_unreachable(&r))
+			if (!rc && r.interrupted)
+				rc = aigw_err_set(err, AIGW_EFAIL, "interrupted");
+			else if (!rc && aigw_bench_unreachable(&r))
 				rc = aigw_err_set(err, AIGW_EFAIL, "cannot connect to %s: %s",
 						  rc_cfg.url, r.last_failure);
 			if (!rc) {

@@ -246,6 +246,19 @@ while True:
 	[ ! -s "$TEST_DIR/tty.out" ] || fail "$(od -c "$TEST_DIR/tty.out" | head)"
 }
 
+@test "bench: SIGINT ends the run early with the report of what was measured, exit 130" {
+	start_mock --latency 2ms
+	"$AIGW" bench "$URL/v1/chat/completions" --body "$CHAT" -d 30s --json >int.json 2>int.err 3>&- &
+	local b=$! rc=0
+	sleep 1
+	kill -INT "$b"
+	wait "$b" || rc=$?
+	[ "$rc" -eq 130 ] || fail "exit $rc: $(cat int.err)"
+	[ "$(cat int.err)" = "aigw bench: interrupted" ] || fail "$(cat int.err)"
+	output=$(cat int.json)
+	jqn '.interrupted == true and .requests > 0 and .duration_us < 10000000'
+}
+
 @test "bench compare: side by side with ratios" {
 	start_mock
 	aigw bench "$URL/v1/models" -n 20 --json >a.json
