@@ -303,6 +303,10 @@ static int overhead(struct cli *cli, struct options *o, struct progress *pg)
 		return cli_failf(cli, AIGW_EINVAL, "--csv: not in overhead mode (use --json)");
 	if (aigw_bench_overhead_run(&o->c, direct, via, o->rounds, &ov, &err)) {
 		clear_progress(pg);
+		if (interrupted) {
+			cli_note(cli, "interrupted");
+			return 130;
+		}
 		return cli_fail(cli, &err);
 	}
 	clear_progress(pg);
