@@ -20,7 +20,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) -Ilib \
              -I/usr/include/cjson -DAIGW_VERSION=\"$(VERSION)\"
 # libcurl is not linked: lib/curl_dl.c loads it on the first https://
 # transfer (the headers still come from libcurl4-openssl-dev).
-LDLIBS   = -lsqlite3 -lyaml -lcjson -lbearssl -lpthread
+LDLIBS   = -lsqlite3 -lyaml -lcjson -lbearssl -lpthread -lm
 ALL_LDFLAGS = $(LDFLAGS) $(EXTRA_LDFLAGS)
 
 LIB_SRC  := $(filter-out %_test.c,$(wildcard lib/*.c))

@@ -15,4 +15,4 @@ _aigw() {
 		[[ -z $out ]] && COMPREPLY=()
 	fi
 }
-complete -F _aigw aigw aigw-keys aigw-mock aigw-nodes aigw-route aigw-serve aigw-stats # GENERATED: commands
+complete -F _aigw aigw aigw-bench aigw-keys aigw-mock aigw-nodes aigw-route aigw-serve aigw-stats # GENERATED: commands

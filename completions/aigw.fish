@@ -14,6 +14,6 @@ function __aigw_complete
 		printf '%s\n' $out
 	end
 end
-for c in aigw aigw-keys aigw-mock aigw-nodes aigw-route aigw-serve aigw-stats # GENERATED: commands
+for c in aigw aigw-bench aigw-keys aigw-mock aigw-nodes aigw-route aigw-serve aigw-stats # GENERATED: commands
 	complete -c $c -f -a '(__aigw_complete)'
 end

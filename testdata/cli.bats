@@ -8,7 +8,13 @@ load helpers
 @test "--list prints the commands, one per line" {
 	run_aigw --list
 	assert_ok
-	assert_stdout $'keys\nmock\nnodes\nroute\nserve\nstats'
+	assert_stdout $'bench
+keys
+mock
+nodes
+route
+serve
+stats'
 }
 
 @test "--version prints the version from VERSION" {

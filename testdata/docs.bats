@@ -123,6 +123,10 @@ opts_from_man() { # options whose "Used by:" names the verb
 	AIGW="$AIGW" "$ROOT/scripts/man-examples.sh" "$ROOT/man/aigw.1"
 }
 
+@test "man aigw-bench(1): EXAMPLES run as written" {
+	AIGW="$AIGW" "$ROOT/scripts/man-examples.sh" "$ROOT/man/aigw-bench.1"
+}
+
 @test "man aigw-keys(1): EXAMPLES run as written" {
 	AIGW="$AIGW" "$ROOT/scripts/man-examples.sh" "$ROOT/man/aigw-keys.1"
 }
