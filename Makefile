@@ -68,7 +68,7 @@ test: $(AIGW_BIN) $(TEST_BIN)
 check:
 	scripts/fuzz/run.sh $(FUZZ_SECONDS) > build-fuzz.log 2>&1 || { tail -20 build-fuzz.log; exit 1; }
 	@grep -E '^(stat::number_of_executed_units|Done )' build-fuzz.log || true
-	$(MAKE) BUILD=build-san CC=$(CC) \
+	AIGW_SANITIZED=1 $(MAKE) BUILD=build-san CC=$(CC) \
 	    EXTRA_CFLAGS="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    EXTRA_LDFLAGS="-fsanitize=address,undefined" test
 
