@@ -115,6 +115,7 @@ struct call {
 	int status;
 	bool head_sent, pause_next, done;
 	uint64_t upstream_start_us, head_us;
+	uint64_t first_token_us;         /* streams: the first content delta */
 	uint64_t bytes_out;
 	struct aigw_xfer_result res;
 	struct aigw_sse sse_parser;
@@ -471,7 +472,12 @@ static void account_traffic(struct call *c)
 	if (c->upstream_start_us) {
 		row.upstream_us = (int64_t)(c->res.total_us ? c->res.total_us
 							    : aigw_clock_mono_us() - c->upstream_start_us);
-		if (have_ttfb)
+		/* For a stream, the time to its first token is what people ask
+		 * about (stats shows it as TTFT); the first byte is often only
+		 * the role chunk. */
+		if (c->first_token_us)
+			row.ttfb_us = (int64_t)(c->first_token_us - c->upstream_start_us);
+		else if (have_ttfb)
 			row.ttfb_us = (int64_t)ttfb;
 	}
 	row.bytes_in = (int64_t)c->req->body_len;
@@ -592,8 +598,28 @@ static void usage_from_answer(struct call *c, const char *text, size_t len)
 	usage_from(c, text, len);
 }
 
+/* Whether a chunk carries generated output: a non-empty "content" or
+ * "text", or a tool call. The role chunk that opens a chat stream does
+ * not count. */
+static bool has_output(const char *d, size_t n)
+{
+	static const char *const keys[] = { "\"content\":\"", "\"text\":\"" };
+	const char *p;
+
+	for (size_t i = 0; i < 2; i++) {
+		size_t kl = strlen(keys[i]);
+		if ((p = memmem(d, n, keys[i], kl)) && p + kl < d + n && p[kl] != '"')
+			return true;
+	}
+	return memmem(d, n, "\"tool_calls\"", 12) != NULL;
+}
+
 static int sse_event(const struct aigw_sse_event *ev, void *arg)
 {
+	struct call *c = arg;
+
+	if (!c->first_token_us && has_output(ev->data, ev->data_len))
+		c->first_token_us = aigw_clock_mono_us();
 	/* Only chunks that mention usage are worth reading. */
 	if (memmem(ev->data, ev->data_len, "\"usage\"", 7))
 		usage_from(arg, ev->data, ev->data_len);

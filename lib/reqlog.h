@@ -33,7 +33,7 @@ struct aigw_reqlog_row {
 	int64_t key_id;            /* <= 0: no key (auth none or failed) */
 	int64_t latency_us;        /* total, as the client saw it */
 	int64_t upstream_us;       /* optional: time spent on the upstream */
-	int64_t ttfb_us;           /* optional: first byte from upstream (~TTFT for streams) */
+	int64_t ttfb_us;           /* optional: first byte from upstream; streams: first token */
 	int64_t bytes_in;          /* optional */
 	int64_t bytes_out;         /* optional */
 	int64_t prompt_tokens;     /* optional: from the provider's usage */

@@ -344,6 +344,18 @@ timed_events() { # JSON
 }
 test_rss_below() { [ "$(awk '/^VmRSS/ {print $2}' "/proc/$SERVE_PID/status")" -lt "$1" ]; }
 
+@test "a stream's logged time to first byte is its first token, not the role chunk" {
+	setup_gateway --tokens 3 --ttft 300ms
+	curl -sS -N --max-time 10 -H "$AUTH" "$URL/v1/chat/completions" -d "$STREAM" >/dev/null
+	chat gpt-4o -H "$AUTH" # not streamed: the first byte
+	sleep 1
+	local s p
+	s=$(sql "select ttfb_us from request_log where stream = 1")
+	p=$(sql "select ttfb_us from request_log where stream = 0")
+	[ "$s" -ge 300000 ] && [ "$s" -lt 2000000 ] || fail "stream ttfb_us $s"
+	[ "$p" -lt 300000 ] || fail "plain ttfb_us $p"
+}
+
 @test "a stream larger than the request-body limit is relayed whole, logged as complete" {
 	# 100,000 tokens at full speed: about 19 MB, over the 8 MiB body limit
 	setup_gateway --tokens 100000 --tokens-per-sec 0
