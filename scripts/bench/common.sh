@@ -28,3 +28,42 @@ wait_listen() { # file: waits for the "listening on ADDR" line of aigw serve or 
 	cat "$1" >&2
 	exit 1
 }
+
+start_nginx_canned() { # PORT BODY: nginx (one worker) answering BODY with 200 to
+	# every request, started under the command prefix in the server_cpu
+	# array when set (taskset); its pid is added to pids. Needs $NGINX.
+	local port=$1 body=$2
+	mkdir -p "$work/nginx"
+	cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	keepalive_requests 100000000;
+	client_body_temp_path $work/nginx/body;
+	proxy_temp_path $work/nginx/proxy;
+	fastcgi_temp_path $work/nginx/fastcgi;
+	uwsgi_temp_path $work/nginx/uwsgi;
+	scgi_temp_path $work/nginx/scgi;
+	server {
+		listen 127.0.0.1:$port;
+		location / {
+			default_type application/json;
+			return 200 '$body';
+		}
+	}
+}
+CONF
+	${server_cpu[@]+"${server_cpu[@]}"} "$NGINX" -p "$work/nginx" -c "$work/nginx/nginx.conf" \
+		2>"$work/nginx/stderr" &
+	pids+=($!)
+	for _ in $(seq 1 100); do
+		curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0
+		sleep 0.05
+	done
+	echo "$name: nginx did not start: $(cat "$work/nginx/stderr")" >&2
+	exit 1
+}

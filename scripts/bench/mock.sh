@@ -66,36 +66,7 @@ canned=$(curl -sS "http://$mock_addr/v1/chat/completions" -d "$body")
 
 # ------------------------------------------------------------ nginx
 nginx_port=$(free_port)
-mkdir -p "$work/nginx"
-cat >"$work/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	keepalive_requests 100000000;
-	client_body_temp_path $work/nginx/body;
-	proxy_temp_path $work/nginx/proxy;
-	fastcgi_temp_path $work/nginx/fastcgi;
-	uwsgi_temp_path $work/nginx/uwsgi;
-	scgi_temp_path $work/nginx/scgi;
-	server {
-		listen 127.0.0.1:$nginx_port;
-		location / {
-			default_type application/json;
-			return 200 '$canned';
-		}
-	}
-}
-EOF
-"${server_cpu[@]}" "$NGINX" -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx/stderr" &
-pids+=($!)
-for _ in $(seq 1 100); do
-	curl -s -o /dev/null "http://127.0.0.1:$nginx_port/" && break
-	sleep 0.05
-done
+start_nginx_canned "$nginx_port" "$canned"
 nginx_size=$(curl -sS -X POST "http://127.0.0.1:$nginx_port/v1/chat/completions" -d "$body" | wc -c)
 
 # ------------------------------------------------------------ runs
