@@ -549,15 +549,6 @@ int aigw_stats_after(struct aigw_store *s, int64_t after_id, size_t max,
 
 /* --------------------------------------------------------------- times */
 
-static bool all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return false;
-	return true;
-}
 
 static int bad_time(const char *s, struct aigw_err *err)
 {
@@ -619,7 +610,7 @@ int aigw_stats_parse_time(const char *s, int64_t now_ms, int64_t *out_ms,
 
 	if (!s || !*s)
 		return bad_time(s ? s : "", err);
-	if (all_digits(s)) {
+	if (aigw_str_all_digits(s)) {
 		if (aigw_parse_int(s, 0, INT64_MAX / 1000, &v, &ignored))
 			return bad_time(s, err);
 		*out_ms = v * 1000;

@@ -70,15 +70,6 @@ static int get_by_id(struct aigw_store *s, int64_t id, struct aigw_key *out,
 	return rc;
 }
 
-static bool all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return false;
-	return true;
-}
 
 /* Explains a failed write to the keys table. Called before the statement
  * is finalized, while the handle still holds the failure. */
@@ -167,7 +158,7 @@ int aigw_store_key_get(struct aigw_store *s, const char *ref, struct aigw_key *o
 	aigw_key_init(out);
 	if (!ref)
 		return aigw_err_set(err, AIGW_EINVAL, "no key given");
-	if (all_digits(ref)) {
+	if (aigw_str_all_digits(ref)) {
 		char *end;
 		long long id;
 

@@ -33,6 +33,16 @@ bool aigw_str_suffix(const char *s, const char *suffix)
 	return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
 
+bool aigw_str_all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return false;
+	return true;
+}
+
 bool aigw_str_eq(const char *a, const char *b)
 {
 	if (!a || !b)

@@ -18,6 +18,9 @@ bool aigw_str_prefix(const char *s, const char *prefix);
 bool aigw_str_suffix(const char *s, const char *suffix);
 /* NULL-safe equality: two NULLs are equal. */
 bool aigw_str_eq(const char *a, const char *b);
+/* s is not empty and every character is a decimal digit (an id, not a
+ * name). */
+bool aigw_str_all_digits(const char *s);
 
 /* A NULL-terminated, heap-owned list of heap-owned strings. */
 struct aigw_strv {

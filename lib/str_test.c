@@ -69,6 +69,12 @@ static void test_prefix_suffix_eq(void **state)
 	assert_false(aigw_str_eq(NULL, "a"));
 	assert_true(aigw_str_eq("a", "a"));
 	assert_false(aigw_str_eq("a", "b"));
+	assert_true(aigw_str_all_digits("0"));
+	assert_true(aigw_str_all_digits("1234567890"));
+	assert_false(aigw_str_all_digits(""));
+	assert_false(aigw_str_all_digits("12a"));
+	assert_false(aigw_str_all_digits("-1"));
+	assert_false(aigw_str_all_digits(" 1"));
 }
 
 /* -------------------------------------------------------------- strv */
