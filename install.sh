@@ -28,12 +28,14 @@ step() { printf '==> %s\n' "$*"; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
 
 # Build: compiler and the five libraries. Test: cmocka, bats, jq, sqlite3,
-# curl and GNU parallel (bats runs files two at a time with it); clang with
+# curl, GNU parallel (bats runs files two at a time with it), and python3
+# with openssl (bench.bats' HTTPS target: a self-signed certificate and a
+# small TLS server); clang with
 # its runtime (libFuzzer) builds the fuzz targets and checks that the code
 # compiles with a second compiler.
 packages="build-essential pkg-config clang libclang-rt-14-dev
 libcurl4-openssl-dev libcjson-dev libsqlite3-dev libbearssl-dev libyaml-dev
-libcmocka-dev bats jq sqlite3 curl parallel"
+libcmocka-dev bats jq sqlite3 curl parallel python3 openssl"
 
 missing=""
 for p in $packages; do
