@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "ev.h"
 #include "http.h"
+#include "rand.h"
 #include "sse.h"
 #include "url.h"
 
@@ -144,19 +145,10 @@ struct bench {
 static void conn_dispatch(struct conn *k);
 static void conn_fail(struct conn *k, int kind, const char *detail);
 
-static uint64_t xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
 /* A uniform double in (0, 1]. */
 static double uniform(uint64_t *s)
 {
-	return ((double)(xorshift(s) >> 11) + 1.0) / 9007199254740992.0;
+	return ((double)(aigw_rand_xorshift64(s) >> 11) + 1.0) / 9007199254740992.0;
 }
 
 /* ------------------------------------------------------------ requests */
@@ -283,7 +275,7 @@ static const struct aigw_buf *next_request(struct bench *b)
 	if (b->n_reqs == 1)
 		return &b->reqs[0];
 	if (b->c->dataset_random)
-		i = (size_t)(xorshift(&b->rng) % b->n_reqs);
+		i = (size_t)(aigw_rand_xorshift64(&b->rng) % b->n_reqs);
 	else
 		i = b->next_req++ % b->n_reqs;
 	return &b->reqs[i];

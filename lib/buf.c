@@ -30,6 +30,14 @@ void aigw_buf_reset(struct aigw_buf *b)
 		b->data[0] = '\0';
 }
 
+void aigw_buf_reset_keep(struct aigw_buf *b, size_t keep)
+{
+	if (b->cap > keep)
+		aigw_buf_release(b);
+	else
+		aigw_buf_reset(b);
+}
+
 void aigw_buf_grow(struct aigw_buf *b, size_t extra)
 {
 	size_t need = b->len + extra + 1;

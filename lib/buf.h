@@ -20,6 +20,10 @@ struct aigw_buf {
 void aigw_buf_init(struct aigw_buf *b);
 void aigw_buf_release(struct aigw_buf *b);
 void aigw_buf_reset(struct aigw_buf *b);
+/* Resets a buffer that is reused: keeps its memory for the next use when
+ * the capacity is at most keep bytes, else frees it (so one large use
+ * does not pin a large buffer for good). */
+void aigw_buf_reset_keep(struct aigw_buf *b, size_t keep);
 /* Makes room for at least extra more bytes plus the terminator. */
 void aigw_buf_grow(struct aigw_buf *b, size_t extra);
 void aigw_buf_append(struct aigw_buf *b, const void *data, size_t n);

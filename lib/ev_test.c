@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "ev.h"
+#include "rand.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -657,14 +658,6 @@ static void model_fire(struct aigw_ev *ev, struct aigw_ev_timer *timer, void *ar
 	m->log->ids[m->log->n++] = m->id;
 }
 
-static uint64_t xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 static void test_timer_heap_random(void **state)
 {
 	enum { TIMERS = 200, ROUNDS = 10, OPS = 1000 };
@@ -683,13 +676,13 @@ static void test_timer_heap_random(void **state)
 	}
 	for (round = 0; round < ROUNDS; round++) {
 		for (op = 0; op < OPS; op++) {
-			struct model_timer *t = &m[xorshift(&rng) % TIMERS];
-			if (xorshift(&rng) % 3 == 0) {
+			struct model_timer *t = &m[aigw_rand_xorshift64(&rng) % TIMERS];
+			if (aigw_rand_xorshift64(&rng) % 3 == 0) {
 				aigw_ev_timer_stop(ev, &t->timer);
 				t->armed = false;
 			} else {
 				/* Few distinct delays: many equal deadlines. */
-				aigw_ev_timer_start(ev, &t->timer, (xorshift(&rng) % 4) * 100);
+				aigw_ev_timer_start(ev, &t->timer, (aigw_rand_xorshift64(&rng) % 4) * 100);
 				t->armed = true;
 				t->deadline = t->timer.deadline_us;
 				t->seq = t->timer.seq;

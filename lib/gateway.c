@@ -394,17 +394,11 @@ static size_t extra_headers(struct call *c, char *out, size_t n)
 
 /* ------------------------------------------------------------ ending */
 
-static void account_traffic(struct call *c);
-
 static void account(struct call *c)
 {
 	if (c->builtin)
 		return; /* health checks and scrapes are not traffic */
-	account_traffic(c);
-}
 
-static void account_traffic(struct call *c)
-{
 	struct aigw_gateway *gw = c->gw;
 	const struct aigw_snapshot_route *r = c->route >= 0 ? &c->snap->routes[c->route] : NULL;
 	const char *route = r ? r->route->name : "";
@@ -598,17 +592,25 @@ static void usage_from_answer(struct call *c, const char *text, size_t len)
 	usage_from(c, text, len);
 }
 
+/* A header name list with the lengths known up front: most names fail on
+ * the length alone, which keeps these per-header, per-request tests cheap. */
+struct name_len {
+	const char *name;
+	size_t len;
+};
+#define NAME_LEN(lit) { lit, sizeof(lit) - 1 }
+
 /* Whether a chunk carries generated output: a non-empty "content" or
  * "text", or a tool call. The role chunk that opens a chat stream does
  * not count. */
 static bool has_output(const char *d, size_t n)
 {
-	static const char *const keys[] = { "\"content\":\"", "\"text\":\"" };
+	static const struct name_len keys[] = { NAME_LEN("\"content\":\""), NAME_LEN("\"text\":\"") };
 	const char *p;
 
 	for (size_t i = 0; i < 2; i++) {
-		size_t kl = strlen(keys[i]);
-		if ((p = memmem(d, n, keys[i], kl)) && p + kl < d + n && p[kl] != '"')
+		size_t kl = keys[i].len;
+		if ((p = memmem(d, n, keys[i].name, kl)) && p + kl < d + n && p[kl] != '"')
 			return true;
 	}
 	return memmem(d, n, "\"tool_calls\"", 12) != NULL;
@@ -627,14 +629,6 @@ static int sse_event(const struct aigw_sse_event *ev, void *arg)
 }
 
 /* ------------------------------------------------------------ upstream */
-
-/* A header name list with the lengths known up front: most names fail on
- * the length alone, which keeps these per-header, per-request tests cheap. */
-struct name_len {
-	const char *name;
-	size_t len;
-};
-#define NAME_LEN(lit) { lit, sizeof(lit) - 1 }
 
 static bool name_in(const char *name, size_t len, const struct name_len *set, size_t n)
 {
@@ -697,11 +691,7 @@ static int on_head(struct aigw_xfer *x, int status, const struct aigw_strv *head
 	if (c->req->method == AIGW_HTTP_HEAD)
 		length = -1;
 	rc = aigw_server_stream_start(c->req, status, h->data, h->len, length);
-	/* Bounded: a worker keeps at most one large head's worth. */
-	if (h->cap > 64 * 1024)
-		aigw_buf_release(h);
-	else
-		aigw_buf_reset(h);
+	aigw_buf_reset_keep(h, 64 * 1024);
 	c->head_sent = true;
 	if (c->sse)
 		aigw_sse_init(&c->sse_parser, 0);
@@ -1132,8 +1122,7 @@ static void handle(struct aigw_server_req *req, void *arg)
 	traceparent(c);
 
 	if (req->method == AIGW_HTTP_GET || req->method == AIGW_HTTP_HEAD) {
-		c->builtin = path_is(req, "/healthz") || path_is(req, "/readyz") ||
-			     path_is(req, "/metrics");
+		c->builtin = true; /* until no built-in path matches */
 		if (path_is(req, "/healthz")) {
 			respond_json(c, 200, "{\"status\":\"ok\"}");
 			return;
@@ -1150,6 +1139,7 @@ static void handle(struct aigw_server_req *req, void *arg)
 			serve_metrics(c);
 			return;
 		}
+		c->builtin = false;
 	}
 	c->ai = is_ai_endpoint(req);
 	if (c->ai && decode(c))

@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "metrics.h"
+#include "rand.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -31,15 +32,6 @@
 #ifndef SANITIZED
 #define SANITIZED 0
 #endif
-
-static uint64_t xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
 
 /* True when got is within 0.1% of want. */
 static bool within_tenth_percent(uint64_t got, uint64_t want)
@@ -297,7 +289,7 @@ static void test_hist_merge_equals_recording_in_one(void **state)
 	init_hist(&merged, AIGW_HIST_HOUR_US, 3);
 	for (int i = 0; i < 200000; i++) {
 		/* Log-uniform values, so every power of two gets some. */
-		uint64_t r = xorshift(&seed);
+		uint64_t r = aigw_rand_xorshift64(&seed);
 		uint64_t v = (r >> 40) >> (r % 24);
 		aigw_hist_record(i % 3 ? &a : &b, v);
 		aigw_hist_record(&all, v);
@@ -344,10 +336,10 @@ static void test_hist_subtract_gives_the_interval(void **state)
 	init_hist(&delta, AIGW_HIST_HOUR_US, 3);
 	init_hist(&ref, AIGW_HIST_HOUR_US, 3);
 	for (int i = 0; i < 10000; i++)
-		aigw_hist_record(&live, xorshift(&seed) % 100000000);
+		aigw_hist_record(&live, aigw_rand_xorshift64(&seed) % 100000000);
 	assert_int_equal(aigw_hist_merge(&before, &live, NULL), 0);
 	for (int i = 0; i < 5000; i++) {
-		uint64_t v = 1000 + xorshift(&seed) % 5000000;
+		uint64_t v = 1000 + aigw_rand_xorshift64(&seed) % 5000000;
 		aigw_hist_record(&live, v);
 		aigw_hist_record(&ref, v);
 	}
@@ -422,8 +414,8 @@ static void test_hist_coordinated_omission(void **state)
 	init_hist(&fast, 3000000, 3);
 	init_hist(&slow, 3000000, 3);
 	for (int i = 0; i < (SANITIZED ? 40 : 200); i++) {
-		uint64_t value = xorshift(&seed) % 5000000;
-		uint64_t interval = 50 + xorshift(&seed) % (i % 2 ? 2000 : 200000);
+		uint64_t value = aigw_rand_xorshift64(&seed) % 5000000;
+		uint64_t interval = 50 + aigw_rand_xorshift64(&seed) % (i % 2 ? 2000 : 200000);
 		aigw_hist_record_corrected(&fast, value, interval);
 		record_corrected_slowly(&slow, value, interval);
 	}
@@ -460,7 +452,7 @@ static void test_hist_fixed_memory_and_speed(void **state)
 	memory = aigw_hist_memory(&h);
 	start = aigw_clock_mono_ns();
 	for (uint64_t i = 0; i < n; i++)
-		aigw_hist_record(&h, (xorshift(&seed) >> 33) % 2000000);
+		aigw_hist_record(&h, (aigw_rand_xorshift64(&seed) >> 33) % 2000000);
 	elapsed_ns = aigw_clock_mono_ns() - start;
 	assert_int_equal(aigw_hist_count(&h), n);
 	assert_ptr_equal(h.counts, counts);

@@ -35,3 +35,13 @@ int aigw_rand_below(uint64_t bound, uint64_t *out, struct aigw_err *err)
 	*out = v % bound;
 	return 0;
 }
+
+uint64_t aigw_rand_xorshift64(uint64_t *state)
+{
+	uint64_t x = *state;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *state = x;
+}

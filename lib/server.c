@@ -193,7 +193,6 @@ static void counter_add(atomic_uint_fast64_t *v, int64_t d)
 	atomic_store_explicit(v, cur + (uint_fast64_t)d, memory_order_relaxed);
 }
 
-
 static const char *errno_text(int e, char *buf, size_t n)
 {
 	return strerror_r(e, buf, n);
@@ -1500,13 +1499,16 @@ int aigw_server_stream_start(struct aigw_server_req *req, int status, const char
 	}
 	if (c->fd < 0)
 		return AIGW_EFAIL;
-	aigw_buf_reset(b);
-	put_head(c, r, b, status, headers, headers_len);
 	if (!pending(c) && !r->head_only) {
-		aigw_buf_append(&c->out, b->data, b->len);
+		/* Built where it waits for the body (see hold_head). */
+		aigw_buf_reset(&c->out);
+		c->out_off = 0;
+		put_head(c, r, &c->out, status, headers, headers_len);
 		hold_head(c);
 		return 0;
 	}
+	aigw_buf_reset(b);
+	put_head(c, r, b, status, headers, headers_len);
 	iov.iov_base = b->data;
 	iov.iov_len = b->len;
 	if (conn_send(c, &iov, 1)) {

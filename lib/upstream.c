@@ -67,7 +67,6 @@ struct h1conn {
 
 /* Idle connections and the resolved address of one host:port. */
 struct h1pool {
-	char key[300];           /* "host:port", for messages */
 	char host[256];
 	int port;
 	struct sockaddr_storage addr;
@@ -224,14 +223,6 @@ static struct aigw_xfer *xfer_new(struct aigw_upstream *u)
 	return x;
 }
 
-static void keep_or_release(struct aigw_buf *b)
-{
-	if (b->cap > XFER_BUF_KEEP)
-		aigw_buf_release(b);
-	else
-		aigw_buf_reset(b);
-}
-
 static void xfer_free(struct aigw_xfer *x)
 {
 	aigw_buf_release(&x->out);
@@ -249,8 +240,8 @@ static void xfer_release(struct aigw_xfer *x)
 			conn_close(u, x->conn); /* not handed back: its state is unknown */
 		if (x->out.len)
 			memset(x->out.data, 0, x->out.len); /* it held the credential */
-		keep_or_release(&x->out);
-		keep_or_release(&x->in);
+		aigw_buf_reset_keep(&x->out, XFER_BUF_KEEP);
+		aigw_buf_reset_keep(&x->in, XFER_BUF_KEEP);
 	} else {
 		curl_multi_remove_handle(u->multi, x->easy);
 		if (u->n_spare < SPARE_MAX) {
@@ -437,14 +428,13 @@ static struct h1pool *pool_for(struct aigw_upstream *u, const struct aigw_url *u
 			       struct aigw_err *err)
 {
 	struct h1pool *p;
-	char key[300], port[8];
+	char port[8];
 	struct addrinfo hints = { 0 }, *ai = NULL;
 	int rc;
 
 	for (p = u->pools; p; p = p->next)
 		if (p->port == url->port && strcmp(p->host, url->host) == 0)
 			return p;
-	snprintf(key, sizeof(key), "%s:%d", url->host, url->port);
 	/* Resolved once per worker and kept: names of nodes are stable, and
 	 * a lookup must not stall the loop on every request. */
 	snprintf(port, sizeof(port), "%d", url->port);
@@ -456,7 +446,6 @@ static struct h1pool *pool_for(struct aigw_upstream *u, const struct aigw_url *u
 		return NULL;
 	}
 	p = aigw_calloc(1, sizeof(*p));
-	aigw_strlcpy(p->key, key, sizeof(p->key));
 	aigw_strlcpy(p->host, url->host, sizeof(p->host));
 	p->port = url->port;
 	memcpy(&p->addr, ai->ai_addr, ai->ai_addrlen);
@@ -495,15 +484,12 @@ static void conn_park(struct aigw_upstream *u, struct h1conn *c)
 	}
 	c->x = NULL;
 	aigw_ev_del(u->ev, c->fd, AIGW_EV_WRITE);
-	/* Usually still watched for reading (a paused transfer is not
-	 * parked); re-register only when it is not. */
-	if (aigw_ev_set_fn(u->ev, c->fd, idle_ready, c) ||
-	    !(aigw_ev_fd_mask(u->ev, c->fd) & AIGW_EV_READ)) {
-		aigw_ev_del(u->ev, c->fd, AIGW_EV_READ | AIGW_EV_WRITE);
-		if (aigw_ev_add(u->ev, c->fd, AIGW_EV_READ, idle_ready, c, NULL)) {
-			conn_close(u, c);
-			return;
-		}
+	/* Still watched for reading unless the transfer was paused: then
+	 * (and only then) it has to be registered again. */
+	if (aigw_ev_set_fn(u->ev, c->fd, idle_ready, c) &&
+	    aigw_ev_add(u->ev, c->fd, AIGW_EV_READ, idle_ready, c, NULL)) {
+		conn_close(u, c);
+		return;
 	}
 	c->next_idle = c->pool->idle;
 	c->pool->idle = c;
@@ -847,8 +833,8 @@ static int native_start(struct aigw_upstream *u, struct aigw_xfer *x,
 	x->timeout_us = (uint64_t)(req->timeout_ms ? req->timeout_ms : 0) * 1000;
 	if (native_connect(x)) {
 		int e = errno;
-		return aigw_err_set(err, AIGW_EFAIL, "cannot connect to %s: %s", x->pool->key,
-				    strerror(e));
+		return aigw_err_set(err, AIGW_EFAIL, "cannot connect to %s:%d: %s", x->pool->host,
+				    x->pool->port, strerror(e));
 	}
 	{
 		uint64_t connect_us = (uint64_t)(req->connect_timeout_ms ? req->connect_timeout_ms
