@@ -23,7 +23,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) -Ilib \
 LDLIBS   = -lsqlite3 -lyaml -lcjson -lbearssl -lpthread -lm
 ALL_LDFLAGS = $(LDFLAGS) $(EXTRA_LDFLAGS)
 
-LIB_SRC  := $(filter-out %_test.c,$(wildcard lib/*.c))
+LIB_SRC  := $(filter-out %_test.c,$(wildcard lib/*.c lib/provider/*.c))
 CMD_SRC  := $(wildcard cmd/*.c)
 TEST_SRC := $(wildcard lib/*_test.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
