@@ -22,7 +22,7 @@ void aigw_provider_req_init(struct aigw_provider_req *r)
 	aigw_buf_init(&r->url);
 	aigw_buf_init(&r->fields);
 	aigw_buf_init(&r->body);
-	r->passthrough = false;
+	r->same_body = r->passthrough = false;
 }
 
 void aigw_provider_req_release(struct aigw_provider_req *r)

@@ -51,6 +51,8 @@ struct aigw_provider_call {
 	const char *base_url;      /* the node's URL as configured */
 	const char *credential;    /* the account's secret; NULL: none */
 	const char *model;         /* the model to ask for (aliases resolved) */
+	const char *client_model;  /* the model the body names, when the caller
+				    * knows it (lets passthrough skip a scan) */
 	bool stream;               /* the client asked for a stream */
 	bool include_usage;        /* ... and for stream_options.include_usage */
 	int64_t created;           /* Unix seconds for "created" fields */
@@ -63,6 +65,8 @@ struct aigw_provider_req {
 	struct aigw_buf fields;    /* header lines "Name: value\r\n": credentials,
 				    * Content-Type, version headers */
 	struct aigw_buf body;      /* the request body */
+	bool same_body;            /* the body is the client's as it is (body
+				    * is then left empty: nothing is copied) */
 	bool passthrough;          /* the answer is already OpenAI-shaped: relay it */
 };
 void aigw_provider_req_init(struct aigw_provider_req *r);

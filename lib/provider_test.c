@@ -203,7 +203,7 @@ static void test_case(void **state)
 	struct aigw_provider_call pc = { 0 };
 	struct aigw_err err = { 0 };
 	char v_provider[64], v_api[32], v_model[256], v_stream[8], v_iu[8], v_base[512],
-		v_cred[256], v_created[32], v_id[128];
+		v_cred[256], v_created[32], v_id[128], v_cm[256];
 	char provider_dir[64];
 	const char *slash = strrchr(cn, '/');
 	int rc;
@@ -218,6 +218,7 @@ static void test_case(void **state)
 	assert_true(pc.provider >= 0);
 	pc.api = api_of(call_get(&call, "api", "chat", v_api, sizeof(v_api)));
 	pc.model = call_get(&call, "model", "test-model", v_model, sizeof(v_model));
+	pc.client_model = call_get(&call, "client_model", NULL, v_cm, sizeof(v_cm));
 	pc.stream = strcmp(call_get(&call, "stream", "0", v_stream, sizeof(v_stream)), "1") == 0;
 	pc.include_usage = strcmp(call_get(&call, "include_usage", "0", v_iu, sizeof(v_iu)), "1") == 0;
 	pc.base_url = call_get(&call, "base_url", "http://127.0.0.1:9", v_base, sizeof(v_base));
@@ -243,6 +244,8 @@ static void test_case(void **state)
 		}
 		if (rc != 0)
 			fail_msg("%s: build failed: %s", cn, err.msg);
+		if (pr.same_body) /* the client's body goes as it is */
+			aigw_buf_append(&pr.body, req.data, req.len);
 		aigw_buf_reset(&want);
 		if (slurp(dir, "upstream.url", &want)) {
 			chomp(&want);

@@ -131,8 +131,6 @@ static int build(const struct aigw_provider_call *c, const char *body, size_t le
 	bool model_ok = true;
 	char model[256];
 
-	if (aigw_json_object(body, len, scan_member, &s) < 0)
-		return aigw_err_set(err, AIGW_EINVAL, "the request body is not a JSON object");
 	build_url(c, &out->url);
 	aigw_buf_puts(&out->fields, "Content-Type: application/json\r\n");
 	if (c->credential) {
@@ -142,6 +140,15 @@ static int build(const struct aigw_provider_call *c, const char *body, size_t le
 		aigw_buf_puts(&out->fields, "\r\n");
 	}
 	out->passthrough = true;
+	/* The common case: the caller read the body already and nothing
+	 * needs changing. */
+	if (c->client_model && (!c->model || strcmp(c->client_model, c->model) == 0) &&
+	    (!c->stream || c->include_usage || c->api == AIGW_API_EMBEDDINGS)) {
+		out->same_body = true;
+		return 0;
+	}
+	if (aigw_json_object(body, len, scan_member, &s) < 0)
+		return aigw_err_set(err, AIGW_EINVAL, "the request body is not a JSON object");
 
 	if (s.model && c->model)
 		model_ok = aigw_json_string(s.model->value, s.model->value_len, model,
