@@ -18,6 +18,9 @@
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "node.h"
+#include "provider.h"
+#include "provider/oai.h"
 #include "rand.h"
 #include "reqlog.h"
 #include "server.h"
@@ -27,6 +30,9 @@
 
 /* Bytes of a plain (not streamed) answer kept to read its usage from. */
 #define USAGE_BODY_MAX (1u << 20)
+/* The largest answer translated whole (embeddings of many inputs are
+ * the big ones); a larger one is a 502. */
+#define TRANSLATE_BODY_MAX (64u << 20)
 
 enum family {
 	F_REQUESTS,
@@ -65,6 +71,7 @@ struct worker {
 	uint64_t rng;                    /* request ids: splitmix64 state */
 	struct aigw_auth_cache auth_cache;
 	struct aigw_buf head;            /* response head lines being built */
+	struct aigw_buf tx;              /* translated bytes on their way out */
 	struct series_cache series;      /* metric series ids of this snapshot */
 };
 
@@ -92,6 +99,13 @@ struct aigw_gateway {
 	int n_workers;
 };
 
+/* How an answer travels back to the client. */
+enum answer_mode {
+	RELAY,      /* byte for byte, as it comes (usage read on the side) */
+	TRANSLATE,  /* a stream translated piece by piece */
+	BUFFER,     /* collected whole, translated, then sent */
+};
+
 /* One request's state, from the handler to the log row. */
 struct call {
 	struct aigw_gateway *gw;
@@ -102,6 +116,21 @@ struct call {
 	int node;                        /* index in snap, -1 */
 	const struct aigw_key *key;
 	bool ai, stream, sse;
+	bool include_usage;              /* the client asked for the usage chunk */
+	int api;                         /* enum aigw_api when ai */
+	const char *body;                /* what goes upstream (the client's) */
+	size_t body_len;
+	/* The provider adapter's view of this call, for the current node. */
+	bool adapted;                    /* the node speaks through an adapter */
+	struct aigw_provider_call pcall;
+	struct aigw_provider_req preq;
+	enum answer_mode mode;
+	struct aigw_pstream ps;
+	bool ps_live;
+	char call_id[48];
+	int64_t cache_read_tokens, cache_write_tokens;
+	char retry_after[32];            /* of a buffered answer */
+	const char *build_error;         /* why an adapter refused the body */
 	bool builtin;                    /* /healthz, /readyz, /metrics: not logged */
 	char request_id[40];
 	char model[129];
@@ -516,6 +545,9 @@ static void call_cleanup(void *arg)
 	if (c->up_fields.len)
 		memset(c->up_fields.data, 0, c->up_fields.len);
 	aigw_buf_release(&c->up_fields);
+	aigw_provider_req_release(&c->preq);
+	if (c->ps_live)
+		aigw_pstream_release(&c->ps);
 	free(c->url);
 	aigw_sse_release(&c->sse_parser);
 	aigw_buf_release(&c->body_copy);
@@ -649,6 +681,39 @@ static bool hop_by_hop(const char *line, size_t name_len)
 	return name_in(line, name_len, names, sizeof(names) / sizeof(names[0]));
 }
 
+/* The head of an answer that is translated: a 2xx stream starts at once
+ * with the gateway's own headers; anything else is collected whole
+ * (BUFFER) and answered when it ends. */
+static int translated_head(struct call *c, int status, const struct aigw_strv *headers)
+{
+	struct aigw_buf *h = &c->w->head;
+	struct aigw_err err;
+	char extra[256];
+	int rc;
+
+	if (!c->stream || status < 200 || status > 299) {
+		c->mode = BUFFER;
+		for (size_t i = 0; i < headers->n; i++)
+			if (strncasecmp(headers->v[i], "retry-after:", 12) == 0) {
+				const char *v = headers->v[i] + 12;
+				v += strspn(v, " \t");
+				aigw_strlcpy(c->retry_after, v, sizeof(c->retry_after));
+			}
+		return 0;
+	}
+	if (aigw_pstream_init(&c->ps, &c->pcall, &err) < 0)
+		return -1;
+	c->ps_live = true;
+	c->mode = TRANSLATE;
+	aigw_buf_puts(h, "Content-Type: text/event-stream; charset=utf-8\r\n"
+			 "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+	aigw_buf_append(h, extra, extra_headers(c, extra, sizeof(extra)));
+	rc = aigw_server_stream_start(c->req, status, h->data, h->len, -1);
+	aigw_buf_reset_keep(h, 64 * 1024);
+	c->head_sent = true;
+	return rc == 0 ? 0 : -1;
+}
+
 static int on_head(struct aigw_xfer *x, int status, const struct aigw_strv *headers, void *arg)
 {
 	struct call *c = arg;
@@ -661,6 +726,8 @@ static int on_head(struct aigw_xfer *x, int status, const struct aigw_strv *head
 	aigw_buf_reset(h);
 	c->head_us = aigw_clock_mono_us();
 	c->status = status;
+	if (c->adapted && !c->preq.passthrough)
+		return translated_head(c, status, headers);
 	for (size_t i = 0; i < headers->n; i++) {
 		const char *line = headers->v[i], *colon = strchr(line, ':');
 		if (colon && colon - line == 12 && strncasecmp(line, "content-type", 12) == 0 &&
@@ -698,18 +765,78 @@ static int on_head(struct aigw_xfer *x, int status, const struct aigw_strv *head
 	return rc == 0 ? 0 : -1;
 }
 
+/* Sends the translated bytes in w->tx (and empties it). */
+static int send_tx(struct call *c)
+{
+	struct aigw_buf *tx = &c->w->tx;
+	int rc = 0;
+
+	if (tx->len) {
+		rc = aigw_server_stream_write(c->req, tx->data, tx->len);
+		c->bytes_out += tx->len;
+		if (rc == AIGW_SERVER_FULL) {
+			c->pause_next = true;
+			rc = 0;
+		}
+	}
+	aigw_buf_reset_keep(tx, 256 * 1024);
+	return rc < 0 ? -1 : 0;
+}
+
+static void take_usage(struct call *c, const struct aigw_usage *u)
+{
+	if (u->prompt_tokens >= 0)
+		c->prompt_tokens = u->prompt_tokens;
+	if (u->completion_tokens >= 0)
+		c->completion_tokens = u->completion_tokens;
+	if (u->cache_read_tokens >= 0)
+		c->cache_read_tokens = u->cache_read_tokens;
+	if (u->cache_write_tokens >= 0)
+		c->cache_write_tokens = u->cache_write_tokens;
+}
+
+/* A piece of a translated stream: through the adapter, then out. */
+static int translate_piece(struct call *c, const char *data, size_t len)
+{
+	struct aigw_err err;
+
+	aigw_buf_reset(&c->w->tx);
+	if (aigw_pstream_feed(&c->ps, data, len, &c->w->tx, &err) < 0) {
+		aigw_log_warn("request %s: node '%s': %s", c->request_id,
+			      c->snap->nodes[c->node].node->name, err.msg);
+		c->error = "upstream_malformed";
+		aigw_oai_stream_error(&c->w->tx, "server_error", "upstream_malformed",
+				      "the upstream's stream could not be read");
+		send_tx(c);
+		return -1;
+	}
+	if (!c->first_token_us && c->ps.output)
+		c->first_token_us = aigw_clock_mono_us();
+	return send_tx(c);
+}
+
 static int on_data(struct aigw_xfer *x, const char *data, size_t len, void *arg)
 {
 	struct call *c = arg;
 	int rc;
 	(void)x;
 
+	if (c->mode == BUFFER) {
+		if (c->body_copy.len + len > TRANSLATE_BODY_MAX) {
+			c->error = "upstream_answer_too_large";
+			return -1;
+		}
+		aigw_buf_append(&c->body_copy, data, len);
+		return 0;
+	}
 	if (c->pause_next) {
 		/* The last write filled the client's buffer: keep these bytes in
 		 * libcurl until the client has read (backpressure). */
 		c->pause_next = false;
 		return AIGW_AGAIN;
 	}
+	if (c->mode == TRANSLATE)
+		return translate_piece(c, data, len);
 	rc = aigw_server_stream_write(c->req, data, len);
 	if (rc < 0)
 		return -1;
@@ -732,6 +859,39 @@ static void drained(struct aigw_server_req *req, void *arg)
 }
 
 static int start_upstream(struct call *c);
+static void no_node(struct call *c);
+
+/* A whole answer collected for translation: translated and sent. */
+static void answer_translated(struct call *c)
+{
+	struct aigw_buf *tx = &c->w->tx;
+	struct aigw_usage u;
+	struct aigw_err err;
+	int status = c->status;
+	char h[384];
+	size_t n;
+
+	aigw_buf_reset(tx);
+	if (aigw_provider_answer(&c->pcall, &status, c->body_copy.data ? c->body_copy.data : "",
+				 c->body_copy.len, tx, &u, &err) < 0) {
+		aigw_log_warn("request %s: node '%s': %s", c->request_id,
+			      c->snap->nodes[c->node].node->name, err.msg);
+		fail(c, 502, "server_error", "upstream_malformed",
+		     "the upstream's answer could not be read", NULL);
+		return;
+	}
+	take_usage(c, &u);
+	n = extra_headers(c, h, sizeof(h));
+	n += (size_t)snprintf(h + n, sizeof(h) - n, "Content-Type: application/json\r\n");
+	if (c->retry_after[0])
+		n += (size_t)snprintf(h + n, sizeof(h) - n, "Retry-After: %s\r\n", c->retry_after);
+	c->status = status;
+	c->bytes_out = tx->len;
+	c->done = true;
+	account(c);
+	aigw_server_respond(c->req, status, h, n, tx->data, tx->len);
+	aigw_buf_reset_keep(tx, 256 * 1024);
+}
 
 static void on_done(struct aigw_xfer *x, const struct aigw_xfer_result *res, void *arg)
 {
@@ -749,6 +909,10 @@ static void on_done(struct aigw_xfer *x, const struct aigw_xfer_result *res, voi
 				      res->message);
 			if (start_upstream(c) == 0)
 				return;
+			if (c->build_error) {
+				no_node(c);
+				return;
+			}
 		}
 		if (res->outcome == AIGW_XFER_TIMEOUT)
 			fail(c, 504, "server_error", "upstream_timeout",
@@ -761,9 +925,27 @@ static void on_done(struct aigw_xfer *x, const struct aigw_xfer_result *res, voi
 			     "the upstream failed before answering", NULL);
 		return;
 	}
-	if (!c->sse && c->ai && c->body_copy.len)
+	if (c->mode == BUFFER) {
+		answer_translated(c);
+		return;
+	}
+	if (c->mode == TRANSLATE) {
+		struct aigw_err err;
+		aigw_buf_reset(&c->w->tx);
+		if (res->outcome == AIGW_XFER_OK && !c->error &&
+		    aigw_pstream_finish(&c->ps, &c->w->tx, &err) < 0) {
+			c->error = "upstream_malformed";
+			aigw_log_warn("request %s: %s", c->request_id, err.msg);
+		}
+		if (res->outcome != AIGW_XFER_OK && !c->error)
+			aigw_oai_stream_error(&c->w->tx, "server_error", "upstream_failed_midway",
+					      "the upstream's stream ended early");
+		take_usage(c, &c->ps.usage);
+		send_tx(c);
+	} else if (!c->sse && c->ai && c->body_copy.len) {
 		usage_from_answer(c, c->body_copy.data, c->body_copy.len);
-	if (res->outcome != AIGW_XFER_OK)
+	}
+	if (res->outcome != AIGW_XFER_OK && !c->error)
 		c->error = res->outcome == AIGW_XFER_TIMEOUT ? "upstream_timeout_midway"
 							     : "upstream_failed_midway";
 	c->done = true;
@@ -772,6 +954,17 @@ static void on_done(struct aigw_xfer *x, const struct aigw_xfer_result *res, voi
 }
 
 static const struct aigw_xfer_ops xfer_ops = { on_head, on_data, on_done };
+
+/* No node took the request: a body no adapter could translate is the
+ * client's mistake (400); otherwise the route is out of nodes (503). */
+static void no_node(struct call *c)
+{
+	if (c->build_error)
+		fail(c, 400, "invalid_request_error", "unsupported_request", c->build_error, NULL);
+	else
+		fail(c, 503, "server_error", "no_node_available",
+		     "no node of this route can take the request now", "Retry-After: 1\r\n");
+}
 
 /* Picks a node not tried yet; -1 when none is left. */
 static int pick(struct call *c)
@@ -800,6 +993,17 @@ static int pick(struct call *c)
 	if (i >= 0)
 		c->tried[i] = true;
 	return i < 0 ? -1 : r->node[i];
+}
+
+/* Headers an adapter writes itself (or that would break translation). */
+static bool skip_adapted_header(const struct aigw_http_header *h)
+{
+	static const struct name_len names[] = {
+		NAME_LEN("authorization"), NAME_LEN("x-api-key"), NAME_LEN("api-key"),
+		NAME_LEN("x-goog-api-key"), NAME_LEN("content-type"), NAME_LEN("accept-encoding"),
+		NAME_LEN("anthropic-version"), NAME_LEN("accept"),
+	};
+	return name_in(h->name.ptr, h->name.len, names, sizeof(names) / sizeof(names[0]));
 }
 
 static bool skip_request_header(const struct aigw_http_header *h, bool strip_auth)
@@ -842,7 +1046,7 @@ static void build_headers(struct call *c, const struct aigw_snapshot_node *sn)
 	aigw_buf_reset(b);
 	for (size_t i = 0; i < http->header_count; i++) {
 		const struct aigw_http_header *h = &http->headers[i];
-		if (skip_request_header(h, strip_auth))
+		if (skip_request_header(h, strip_auth) || (c->adapted && skip_adapted_header(h)))
 			continue;
 		if (aigw_http_slice_eq(h->name, "x-forwarded-for")) {
 			xff = h->value.ptr;
@@ -860,7 +1064,9 @@ static void build_headers(struct call *c, const struct aigw_snapshot_node *sn)
 	aigw_buf_puts(b, "\r\nX-Forwarded-Proto: http\r\n");
 	field(b, "X-Request-Id", 12, c->request_id, strlen(c->request_id));
 	field(b, "traceparent", 11, c->traceparent, strlen(c->traceparent));
-	if (sn->credential) {
+	if (c->adapted)
+		aigw_buf_append(b, c->preq.fields.data, c->preq.fields.len);
+	else if (sn->credential) {
 		aigw_buf_puts(b, "Authorization: Bearer ");
 		aigw_buf_puts(b, sn->credential);
 		aigw_buf_puts(b, "\r\n");
@@ -888,6 +1094,33 @@ static char *upstream_url(const struct aigw_node *node, const struct aigw_server
 	return aigw_buf_detach(&b);
 }
 
+/* Builds the node's request through its provider's adapter. A body the
+ * adapter cannot translate is remembered (the client gets a 400 when no
+ * other node takes it). */
+static int adapt(struct call *c, const struct aigw_snapshot_node *sn)
+{
+	struct aigw_provider_call *pc = &c->pcall;
+	struct aigw_err err;
+
+	aigw_provider_req_release(&c->preq);
+	aigw_provider_req_init(&c->preq);
+	memset(pc, 0, sizeof(*pc));
+	pc->provider = sn->node->provider;
+	pc->api = c->api;
+	pc->base_url = sn->node->url;
+	pc->credential = sn->credential;
+	pc->model = c->model;
+	pc->client_model = c->model;
+	pc->stream = c->stream;
+	pc->include_usage = c->include_usage;
+	pc->created = c->ts_ms / 1000;
+	pc->id = c->call_id;
+	if (aigw_provider_build(pc, c->body, c->body_len, &c->preq, &err) == 0)
+		return 0;
+	c->build_error = aigw_pool_strdup(c->req->pool, err.msg);
+	return -1;
+}
+
 static int start_upstream(struct call *c)
 {
 	const struct aigw_route *route = c->snap->routes[c->route].route;
@@ -903,15 +1136,27 @@ static int start_upstream(struct call *c)
 	while ((ni = pick(c)) >= 0) {
 		const struct aigw_snapshot_node *sn = &c->snap->nodes[ni];
 		c->node = ni;
-		free(c->url);
-		c->url = upstream_url(sn->node, c->req);
+		c->mode = RELAY;
+		c->adapted = c->ai && sn->node->provider != AIGW_PROVIDER_HTTP;
+		xr.body = c->body;
+		xr.body_len = c->body_len;
+		if (c->adapted) {
+			if (adapt(c, sn) < 0)
+				continue;
+			if (!c->preq.same_body) {
+				xr.body = c->preq.body.data;
+				xr.body_len = c->preq.body.len;
+			}
+			xr.url = c->preq.url.data;
+		} else {
+			free(c->url);
+			c->url = upstream_url(sn->node, c->req);
+			xr.url = c->url;
+		}
 		build_headers(c, sn);
 		xr.method = method;
-		xr.url = c->url;
 		xr.fields = c->up_fields.data;
 		xr.fields_len = c->up_fields.len;
-		xr.body = c->req->body;
-		xr.body_len = c->req->body_len;
 		xr.timeout_ms = route->timeout_ms ? route->timeout_ms
 						  : atomic_load_explicit(&c->gw->upstream_timeout_ms,
 									 memory_order_relaxed);
@@ -1026,6 +1271,14 @@ struct decoded {
 	bool model_ok;
 };
 
+static int stream_option(const struct aigw_json_member *m, void *arg)
+{
+	struct call *c = arg;
+	if (aigw_json_key_is(m, "include_usage"))
+		c->include_usage = m->value_len == 4 && memcmp(m->value, "true", 4) == 0;
+	return 0;
+}
+
 static int request_member(const struct aigw_json_member *m, void *arg)
 {
 	struct decoded *d = arg;
@@ -1036,6 +1289,8 @@ static int request_member(const struct aigw_json_member *m, void *arg)
 					       sizeof(d->c->model));
 	} else if (aigw_json_key_is(m, "stream")) {
 		d->c->stream = m->value_len == 4 && memcmp(m->value, "true", 4) == 0;
+	} else if (aigw_json_key_is(m, "stream_options") && m->value[0] == '{') {
+		aigw_json_object(m->value, m->value_len, stream_option, d->c);
 	}
 	return 0;
 }
@@ -1112,6 +1367,8 @@ static void handle(struct aigw_server_req *req, void *arg)
 	c->snap = aigw_snapshot_ref(w->snap);
 	c->route = c->node = -1;
 	c->prompt_tokens = c->completion_tokens = -1;
+	c->cache_read_tokens = c->cache_write_tokens = -1;
+	aigw_provider_req_init(&c->preq);
 	c->ts_ms = aigw_clock_wall_ms();
 	aigw_buf_init(&c->body_copy);
 	aigw_buf_init(&c->up_fields);
@@ -1120,6 +1377,8 @@ static void handle(struct aigw_server_req *req, void *arg)
 	aigw_metrics_gauge_add(w->shard, gw->family[F_IN_FLIGHT], gw->in_flight, 1);
 	request_id(c);
 	traceparent(c);
+	memcpy(c->call_id, "chatcmpl-", 9);
+	aigw_strlcpy(c->call_id + 9, c->request_id, sizeof(c->call_id) - 9);
 
 	if (req->method == AIGW_HTTP_GET || req->method == AIGW_HTTP_HEAD) {
 		c->builtin = true; /* until no built-in path matches */
@@ -1142,6 +1401,12 @@ static void handle(struct aigw_server_req *req, void *arg)
 		c->builtin = false;
 	}
 	c->ai = is_ai_endpoint(req);
+	c->body = req->body;
+	c->body_len = req->body_len;
+	if (c->ai)
+		c->api = path_is(req, "/v1/chat/completions") ? AIGW_API_CHAT
+			 : path_is(req, "/v1/completions")    ? AIGW_API_COMPLETIONS
+							      : AIGW_API_EMBEDDINGS;
 	if (c->ai && decode(c))
 		return;
 	if (authenticate(c))
@@ -1191,8 +1456,7 @@ static void handle(struct aigw_server_req *req, void *arg)
 	c->tried = aigw_pool_calloc(req->pool, c->snap->routes[route].n + 1);
 	aigw_server_on_drained(req, drained, c);
 	if (start_upstream(c) != 0)
-		fail(c, 503, "server_error", "no_node_available",
-		     "no node of this route can take the request now", "Retry-After: 1\r\n");
+		no_node(c);
 }
 
 /* ------------------------------------------------------------ workers */
@@ -1208,6 +1472,7 @@ static int worker_init(struct aigw_server *s, struct aigw_ev *ev, int index, voi
 	w->index = index;
 	w->shard = aigw_metrics_shard(gw->metrics, (unsigned)index);
 	aigw_buf_init(&w->head);
+	aigw_buf_init(&w->tx);
 	if (aigw_rand_bytes(&w->rng, sizeof(w->rng), err))
 		return AIGW_EFAIL;
 	w->up = aigw_upstream_new(ev, err);
@@ -1230,6 +1495,7 @@ static void worker_fini(struct aigw_server *s, struct aigw_ev *ev, int index, vo
 	aigw_upstream_free(w->up);
 	w->up = NULL;
 	aigw_buf_release(&w->head);
+	aigw_buf_release(&w->tx);
 	series_cache_release(&w->series);
 	for (size_t i = 0; i < w->n_balancers; i++)
 		aigw_balancer_release(&w->balancers[i]);
