@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,8 @@ enum dtype {
 	D_ENABLED,  /* bool in the file, int enum aigw_node_state in the struct */
 	D_NODES,    /* sequence of node mappings (top level only) */
 	D_ROUTES,   /* sequence of route mappings (top level only) */
+	D_ALIASES,  /* mapping of alias -> model list (top level only) */
+	D_PRICING,  /* mapping of model -> prices (top level only) */
 };
 
 enum {
@@ -166,6 +169,16 @@ static const struct directive top_directives[] = {
 	{ "routes", D_ROUTES, CONF_FIELD(routes), NULL, 0, 0, NULL, NULL,
 	  "Routes, each a mapping described under Route entries. "
 	  "Routes defined here are read-only to the command line.", 0 },
+	{ "aliases", D_ALIASES, CONF_FIELD(aliases), NULL, 0, 0, NULL, NULL,
+	  "Model aliases: each key is a name clients may ask for, its value a model or a "
+	  "list of models tried in order (fast: [gpt-4o-mini, claude-3-5-haiku]); the first "
+	  "one some route has an enabled node for is used, and the upstream is asked for it.",
+	  0 },
+	{ "pricing", D_PRICING, CONF_FIELD(prices), NULL, 0, 0, NULL, NULL,
+	  "Prices in USD per million tokens, by model: a mapping of model name (or glob) to "
+	  "{input, output, cache_read, cache_write}; input and output are required, cache "
+	  "prices default to input. Adds to and overrides the built-in table; a model no "
+	  "entry covers is logged with an unknown cost.", 0 },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, 0 },
 };
 
@@ -384,6 +397,9 @@ static int set_text(const struct directive *d, void *target, const char *text,
 	case D_NODES:
 	case D_ROUTES:
 		break;
+	case D_ALIASES:
+	case D_PRICING:
+		return aigw_err_set(err, AIGW_EINVAL, "expected a mapping");
 	}
 	return aigw_err_set(err, AIGW_EINVAL, "expected a list of mappings");
 }
@@ -780,6 +796,134 @@ static int read_entities(struct parse *p, const struct ynode *seq, const char *p
 	return 0;
 }
 
+/* A scalar that must be a string (after ${VAR} expansion). */
+static int scalar_text(struct parse *p, const struct ynode *v, const char *path, const char **out)
+{
+	struct aigw_err sub;
+	bool empty;
+
+	if (v->kind != Y_SCALAR || v->null)
+		return fail(p, v, path, "expected a string, got %s", v->null ? "nothing" : kind_name(v));
+	if (expand(p, v->text, out, &empty, &sub))
+		return fail(p, v, path, "%s", sub.msg);
+	return 0;
+}
+
+/* aliases: { name: model | [model, ...] } */
+static int read_aliases(struct parse *p, const struct ynode *map, const char *path,
+			struct aigw_conf *c)
+{
+	char kpath[PATH_MAX_LEN], ipath[PATH_MAX_LEN];
+
+	if (map->kind != Y_MAPPING)
+		return fail(p, map, path, "expected a mapping of alias names to models, got %s",
+			    kind_name(map));
+	for (const struct ynode *k = map->child; k && k->next; k = k->next->next) {
+		const struct ynode *v = k->next;
+		struct aigw_alias a;
+		struct aigw_err sub;
+		const char *t;
+		size_t i = 0;
+		int rc = 0;
+
+		memset(&a, 0, sizeof(a));
+		if (k->kind != Y_SCALAR)
+			return fail(p, k, path, "an alias name must be a string, not %s", kind_name(k));
+		join_path(kpath, sizeof(kpath), path, k->text);
+		if (aigw_alias_find(c->aliases, c->n_aliases, k->text))
+			return fail(p, k, kpath, "duplicate alias '%s'", k->text);
+		a.name = aigw_strdup(k->text);
+		if (v->kind == Y_SEQUENCE) {
+			for (const struct ynode *item = v->child; !rc && item; item = item->next, i++) {
+				path_printf(ipath, sizeof(ipath), "%s[%zu]", kpath, i);
+				if (!(rc = scalar_text(p, item, ipath, &t)))
+					aigw_strv_push(&a.targets, t);
+			}
+		} else if (!(rc = scalar_text(p, v, kpath, &t))) {
+			aigw_strv_push(&a.targets, t);
+		}
+		if (!rc && aigw_alias_validate(&a, &sub))
+			rc = fail(p, k, kpath, "%s", sub.msg);
+		if (rc) {
+			aigw_alias_release(&a);
+			return rc;
+		}
+		{
+			struct aigw_buf where = AIGW_BUF_INIT;
+			aigw_buf_printf(&where, "%s:%zu:%zu", p->file, k->line, k->col);
+			a.where = aigw_buf_detach(&where);
+		}
+		c->aliases = aigw_realloc(c->aliases, (c->n_aliases + 1) * sizeof(*c->aliases));
+		c->aliases[c->n_aliases++] = a;
+	}
+	return 0;
+}
+
+static int price_number(struct parse *p, const struct ynode *v, const char *path, double *out)
+{
+	const char *t;
+	char *end;
+	int rc;
+
+	if ((rc = scalar_text(p, v, path, &t)))
+		return rc;
+	errno = 0;
+	*out = strtod(t, &end);
+	if (end == t || *end || errno || !isfinite(*out) || *out < 0 || *out >= 1e6)
+		return fail(p, v, path, "'%s' is not a price (USD per million tokens, 0 to 1000000)",
+			    t);
+	return 0;
+}
+
+/* pricing: { model: {input: N, output: N, cache_read: N, cache_write: N} } */
+static int read_pricing(struct parse *p, const struct ynode *map, const char *path,
+			struct aigw_conf *c)
+{
+	static const char *const keys[] = { "input", "output", "cache_read", "cache_write", NULL };
+	char kpath[PATH_MAX_LEN], fpath[PATH_MAX_LEN];
+
+	if (map->kind != Y_MAPPING)
+		return fail(p, map, path, "expected a mapping of models to prices, got %s",
+			    kind_name(map));
+	for (const struct ynode *k = map->child; k && k->next; k = k->next->next) {
+		const struct ynode *v = k->next;
+		struct aigw_price pr = { NULL, -1, -1, -1, -1 };
+		double *fields[] = { &pr.input, &pr.output, &pr.cache_read, &pr.cache_write };
+		struct aigw_err sub;
+		int rc;
+
+		if (k->kind != Y_SCALAR || k->null)
+			return fail(p, k, path, "a model name must be a string");
+		join_path(kpath, sizeof(kpath), path, k->text);
+		for (size_t i = 0; i < c->n_prices; i++)
+			if (strcmp(c->prices[i].model, k->text) == 0)
+				return fail(p, k, kpath, "duplicate price for '%s'", k->text);
+		if (v->kind != Y_MAPPING)
+			return fail(p, v, kpath,
+				    "expected a mapping {input: N, output: N}, got %s", kind_name(v));
+		for (const struct ynode *f = v->child; f && f->next; f = f->next->next) {
+			size_t i = 0;
+			if (f->kind == Y_SCALAR)
+				while (keys[i] && strcmp(keys[i], f->text) != 0)
+					i++;
+			if (f->kind != Y_SCALAR || !keys[i])
+				return fail(p, f, kpath, "unknown price field '%s' (input, output, "
+					    "cache_read, cache_write)", f->kind == Y_SCALAR ? f->text : "?");
+			join_path(fpath, sizeof(fpath), kpath, keys[i]);
+			if ((rc = price_number(p, f->next, fpath, fields[i])))
+				return rc;
+		}
+		if (pr.input < 0 || pr.output < 0)
+			return fail(p, v, kpath, "input and output prices are required");
+		pr.model = (char *)k->text;
+		if (aigw_price_validate(&pr, &sub))
+			return fail(p, k, kpath, "%s", sub.msg);
+		c->prices = aigw_realloc(c->prices, (c->n_prices + 1) * sizeof(*c->prices));
+		aigw_price_copy(&c->prices[c->n_prices++], &pr);
+	}
+	return 0;
+}
+
 /* Applies one YAML value to directive d of target. *given is false when
  * the value is null (the directive keeps its default). */
 static int read_value(struct parse *p, const struct directive *d, const struct ynode *v,
@@ -790,6 +934,12 @@ static int read_value(struct parse *p, const struct directive *d, const struct y
 	bool empty;
 
 	*given = !v->null;
+	if (d->type == D_ALIASES || d->type == D_PRICING) {
+		if (v->null)
+			return 0;
+		return d->type == D_ALIASES ? read_aliases(p, v, path, target)
+					    : read_pricing(p, v, path, target);
+	}
 	if (d->type == D_NODES || d->type == D_ROUTES) {
 		struct aigw_conf *c = target;
 		size_t *lines = NULL;
@@ -905,6 +1055,8 @@ void aigw_conf_release(struct aigw_conf *c)
 	free(c->admin_listen);
 	aigw_nodes_free(c->nodes, c->n_nodes);
 	aigw_routes_free(c->routes, c->n_routes);
+	aigw_aliases_free(c->aliases, c->n_aliases);
+	aigw_prices_free(c->prices, c->n_prices);
 	/* Zeroed, not re-initialised: defaults allocate (listen). */
 	memset(c, 0, sizeof(*c));
 }
@@ -1282,6 +1434,8 @@ static void describe_type(struct aigw_buf *b, const struct directive *d)
 	case D_LIST: aigw_buf_puts(b, "list of strings"); break;
 	case D_NODES: aigw_buf_puts(b, "list of node entries"); break;
 	case D_ROUTES: aigw_buf_puts(b, "list of route entries"); break;
+	case D_ALIASES: aigw_buf_puts(b, "mapping of name to model or list of models"); break;
+	case D_PRICING: aigw_buf_puts(b, "mapping of model to prices"); break;
 	}
 	if (d->flags & F_REQUIRED)
 		aigw_buf_puts(b, "; required");

@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "models.h"
 #include "node.h"
 #include "route.h"
 
@@ -38,6 +39,10 @@ struct aigw_conf {
 	size_t n_nodes;
 	struct aigw_route *routes; /* origin YAML */
 	size_t n_routes;
+	struct aigw_alias *aliases; /* model aliases */
+	size_t n_aliases;
+	struct aigw_price *prices;  /* price overrides and additions */
+	size_t n_prices;
 };
 
 void aigw_conf_init(struct aigw_conf *c); /* the defaults (allocates: release it) */

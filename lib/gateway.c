@@ -133,7 +133,8 @@ struct call {
 	const char *build_error;         /* why an adapter refused the body */
 	bool builtin;                    /* /healthz, /readyz, /metrics: not logged */
 	char request_id[40];
-	char model[129];
+	char model[129];                 /* as the client named it */
+	const char *upmodel;             /* what the node is asked for (aliases resolved) */
 	char traceparent[64];
 	int64_t ts_ms;
 	struct aigw_xfer *xfer;
@@ -252,6 +253,14 @@ static void keep_conf(struct aigw_gateway *gw, const struct aigw_conf *conf)
 		aigw_node_copy(&copy.nodes[i], &conf->nodes[i]);
 	for (size_t i = 0; i < copy.n_routes; i++)
 		aigw_route_copy(&copy.routes[i], &conf->routes[i]);
+	copy.n_aliases = conf ? conf->n_aliases : 0;
+	copy.aliases = aigw_calloc(copy.n_aliases + 1, sizeof(*copy.aliases));
+	for (size_t i = 0; i < copy.n_aliases; i++)
+		aigw_alias_copy(&copy.aliases[i], &conf->aliases[i]);
+	copy.n_prices = conf ? conf->n_prices : 0;
+	copy.prices = aigw_calloc(copy.n_prices + 1, sizeof(*copy.prices));
+	for (size_t i = 0; i < copy.n_prices; i++)
+		aigw_price_copy(&copy.prices[i], &conf->prices[i]);
 	aigw_conf_release(&gw->conf);
 	gw->conf = copy;
 }
@@ -509,6 +518,15 @@ static void account(struct call *c)
 		row.prompt_tokens = c->prompt_tokens;
 	if (c->completion_tokens >= 0)
 		row.completion_tokens = c->completion_tokens;
+	if (c->ai && c->prompt_tokens >= 0) {
+		const struct aigw_price *price = aigw_price_find(c->snap->prices, c->snap->n_prices,
+								 c->upmodel);
+		int64_t cost = aigw_price_cost_micro(price, c->prompt_tokens,
+						     c->completion_tokens >= 0 ? c->completion_tokens : 0,
+						     c->cache_read_tokens, c->cache_write_tokens);
+		if (cost >= 0)
+			row.cost_micro = cost;
+	}
 	if (c->key) {
 		row.key_id = c->key->id;
 		aigw_strlcpy(row.key_name, c->key->name, sizeof(row.key_name));
@@ -516,7 +534,7 @@ static void account(struct call *c)
 	aigw_strlcpy(row.request_id, c->request_id, sizeof(row.request_id));
 	aigw_strlcpy(row.route, route, sizeof(row.route));
 	aigw_strlcpy(row.node, node, sizeof(row.node));
-	aigw_strlcpy(row.model, c->model, sizeof(row.model));
+	aigw_strlcpy(row.model, c->upmodel ? c->upmodel : c->model, sizeof(row.model));
 	if (c->error)
 		aigw_strlcpy(row.error, c->error, sizeof(row.error));
 	aigw_reqlog_push(gw->log, &row);
@@ -980,7 +998,7 @@ static int pick(struct call *c)
 			int ni = r->node[j];
 			const struct aigw_node *node = ni >= 0 ? c->snap->nodes[ni].node : NULL;
 			bool ok = node && node->state == AIGW_NODE_ENABLED && !c->tried[j] &&
-				  aigw_node_serves(node, c->model[0] ? c->model : NULL);
+				  aigw_node_serves(node, c->upmodel);
 			/* Standby nodes take traffic only when no active node can. */
 			cand[j].eligible = ok && (pass == 1 || !node->standby);
 			cand[j].weight = node ? node->weight : 1;
@@ -1109,7 +1127,7 @@ static int adapt(struct call *c, const struct aigw_snapshot_node *sn)
 	pc->api = c->api;
 	pc->base_url = sn->node->url;
 	pc->credential = sn->credential;
-	pc->model = c->model;
+	pc->model = c->upmodel;
 	pc->client_model = c->model;
 	pc->stream = c->stream;
 	pc->include_usage = c->include_usage;
@@ -1327,6 +1345,47 @@ static int decode(struct call *c)
 	return 0;
 }
 
+/* Is some node of the route enabled and serving model? */
+static bool route_live(const struct aigw_snapshot *s, int route, const char *model)
+{
+	const struct aigw_snapshot_route *r = &s->routes[route];
+	for (size_t j = 0; j < r->n; j++) {
+		const struct aigw_node *n = r->node[j] >= 0 ? s->nodes[r->node[j]].node : NULL;
+		if (n && n->state == AIGW_NODE_ENABLED && aigw_node_serves(n, model))
+			return true;
+	}
+	return false;
+}
+
+/* An alias: its first target that a route can serve now. When none can,
+ * the first one some route serves at all (the request then gets that
+ * route's answer, a 503 while its nodes are away); -1 when no route
+ * serves any. c->upmodel is set to the target. */
+static ssize_t resolve_alias(struct call *c, const struct aigw_alias *a,
+			     struct aigw_route_request *rr)
+{
+	ssize_t first = -1;
+	const char *first_model = NULL;
+
+	for (size_t i = 0; i < a->targets.n; i++) {
+		ssize_t r;
+		rr->model = a->targets.v[i];
+		r = aigw_route_match(c->snap->cat.routes, c->snap->cat.n_routes, rr, NULL);
+		if (r < 0 || !route_serves(c->snap, (int)r, rr->model))
+			continue;
+		if (route_live(c->snap, (int)r, rr->model)) {
+			c->upmodel = rr->model;
+			return r;
+		}
+		if (first < 0) {
+			first = r;
+			first_model = rr->model;
+		}
+	}
+	c->upmodel = first_model;
+	return first;
+}
+
 static int authenticate(struct call *c)
 {
 	const struct aigw_http_slice *a = aigw_server_req_header(c->req, "authorization");
@@ -1356,6 +1415,7 @@ static void handle(struct aigw_server_req *req, void *arg)
 	struct call *c;
 	struct aigw_route_request rr;
 	struct aigw_strv headers = AIGW_STRV_INIT;
+	const struct aigw_alias *alias;
 	ssize_t route;
 	char path[2048];
 
@@ -1433,8 +1493,17 @@ static void handle(struct aigw_server_req *req, void *arg)
 	rr.path = path;
 	rr.model = c->model[0] ? c->model : NULL;
 	rr.headers = &headers;
-	route = aigw_route_match(c->snap->cat.routes, c->snap->cat.n_routes, &rr, NULL);
+	c->upmodel = rr.model;
+	alias = c->ai ? aigw_alias_find(c->snap->aliases, c->snap->n_aliases, c->model) : NULL;
+	route = alias ? resolve_alias(c, alias, &rr)
+		      : aigw_route_match(c->snap->cat.routes, c->snap->cat.n_routes, &rr, NULL);
 	aigw_strv_release(&headers);
+	if (route < 0 && alias) {
+		char *m = aigw_pool_printf(req->pool, "no route serves any model of alias '%s'",
+					   c->model);
+		fail(c, 404, "invalid_request_error", "model_not_found", m, NULL);
+		return;
+	}
 	if (route < 0) {
 		if (c->ai) {
 			char *m = aigw_pool_printf(req->pool, "no route serves model '%s'", c->model);
@@ -1446,9 +1515,9 @@ static void handle(struct aigw_server_req *req, void *arg)
 		return;
 	}
 	c->route = (int)route;
-	if (c->ai && !route_serves(c->snap, c->route, c->model)) {
+	if (c->ai && !route_serves(c->snap, c->route, c->upmodel)) {
 		char *m = aigw_pool_printf(req->pool, "no node of route '%s' serves model '%s'",
-					   c->snap->cat.routes[route].name, c->model);
+					   c->snap->cat.routes[route].name, c->upmodel);
 		fail(c, 404, "invalid_request_error", "model_not_found", m, NULL);
 		return;
 	}

@@ -48,6 +48,10 @@ static void collect_models(struct aigw_snapshot *s)
 				aigw_strv_push(&s->models, name);
 		}
 	}
+	/* Aliases are names clients may ask for, like models. */
+	for (size_t i = 0; i < s->n_aliases; i++)
+		if (!aigw_strv_contains(&s->models, s->aliases[i].name))
+			aigw_strv_push(&s->models, s->aliases[i].name);
 	if (s->models.n > 1)
 		qsort(s->models.v, s->models.n, sizeof(char *), cmp_str);
 }
@@ -84,6 +88,14 @@ int aigw_snapshot_build(const struct aigw_conf *conf, struct aigw_store *store,
 		for (size_t j = 0; j < r->n; j++)
 			r->node[j] = aigw_snapshot_node_index(s, r->route->nodes.v[j]);
 	}
+	if (conf) {
+		s->aliases = aigw_calloc(conf->n_aliases + 1, sizeof(*s->aliases));
+		for (size_t i = 0; i < conf->n_aliases; i++)
+			aigw_alias_copy(&s->aliases[s->n_aliases++], &conf->aliases[i]);
+		s->prices = aigw_calloc(conf->n_prices + 1, sizeof(*s->prices));
+		for (size_t i = 0; i < conf->n_prices; i++)
+			aigw_price_copy(&s->prices[s->n_prices++], &conf->prices[i]);
+	}
 	index_keys(s);
 	collect_models(s);
 	*out = s;
@@ -111,6 +123,8 @@ static void destroy(struct aigw_snapshot *s)
 	aigw_keys_free(s->keys, s->n_keys);
 	free(s->key_slots);
 	aigw_strv_release(&s->models);
+	aigw_aliases_free(s->aliases, s->n_aliases);
+	aigw_prices_free(s->prices, s->n_prices);
 	aigw_catalog_release(&s->cat);
 	free(s);
 }

@@ -46,6 +46,10 @@ struct aigw_snapshot {
 	uint32_t *key_slots;                /* open addressing: index + 1, 0 empty */
 	size_t key_mask;
 	struct aigw_strv models;            /* sorted union over enabled nodes */
+	struct aigw_alias *aliases;         /* copied from the config */
+	size_t n_aliases;
+	struct aigw_price *prices;          /* price overrides, from the config */
+	size_t n_prices;
 	int64_t data_version;               /* of the store when built */
 	bool header_routes;                 /* does any route match on headers? */
 };
