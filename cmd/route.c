@@ -43,6 +43,7 @@ static const struct aigw_verb verbs[] = {
 	{ "rm", "NAME", 1, 1, route_arg, "remove a route", no_opts },
 	{ "test", "METHOD PATH", 2, 2, test_args, "show which route a request takes, why, and its candidate nodes", test_opts },
 	{ "check", "", 0, 0, NULL, "check aigw.yaml and the database together and list every problem", no_opts },
+	{ "models", "", 0, 0, NULL, "list the models the nodes serve and the aliases of aigw.yaml", no_opts },
 };
 
 const struct aigw_cmdspec cmd_route_spec = {
@@ -294,6 +295,98 @@ static int do_check(struct cli *cli, const struct aigw_catalog *cat)
 	return n ? EXIT_FAIL : EXIT_OK;
 }
 
+/* Does an enabled node serve model? */
+static bool served_now(const struct aigw_catalog *cat, const char *model)
+{
+	for (size_t i = 0; i < cat->n_nodes; i++)
+		if (cat->nodes[i].state == AIGW_NODE_ENABLED && aigw_node_serves(&cat->nodes[i], model))
+			return true;
+	return false;
+}
+
+static int do_models(struct cli *cli, const struct aigw_catalog *cat, const struct aigw_conf *conf)
+{
+	static const char *const head[] = { "MODEL", "KIND", "SERVED BY", "AVAILABLE" };
+	struct aigw_strv models = AIGW_STRV_INIT;
+	struct cli_table t;
+
+	/* Every name or glob some node lists, in the order first met; a node
+	 * with no list serves any model ("*"). */
+	for (size_t i = 0; i < cat->n_nodes; i++) {
+		const struct aigw_node *n = &cat->nodes[i];
+		if (!n->models.n && !aigw_strv_contains(&models, "*"))
+			aigw_strv_push(&models, "*");
+		for (size_t m = 0; m < n->models.n; m++)
+			if (!aigw_strv_contains(&models, n->models.v[m]))
+				aigw_strv_push(&models, n->models.v[m]);
+	}
+	cli_table_init(&t, 4, head);
+	for (size_t i = 0; i < models.n; i++) {
+		const char *m = models.v[i];
+		bool glob = strpbrk(m, "*?") != NULL;
+		struct aigw_strv by = AIGW_STRV_INIT;
+		size_t enabled = 0;
+		char *joined, count[24];
+
+		for (size_t j = 0; j < cat->n_nodes; j++) {
+			const struct aigw_node *n = &cat->nodes[j];
+			bool lists = strcmp(m, "*") == 0 ? n->models.n == 0
+							 : aigw_strv_contains(&n->models, m);
+			/* A plain name is also served by nodes whose globs cover it. */
+			if (lists || (!glob && aigw_node_serves(n, m))) {
+				aigw_strv_push(&by, n->name);
+				enabled += n->state == AIGW_NODE_ENABLED;
+			}
+		}
+		if (cli->quiet) {
+			fprintf(cli->out, "%s\n", m);
+		} else if (cli->json) {
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "model", m);
+			cJSON_AddStringToObject(o, "kind", glob ? "glob" : "model");
+			cJSON_AddItemToObject(o, "nodes", cli_json_strv(&by));
+			cJSON_AddNumberToObject(o, "enabled_nodes", (double)enabled);
+			cli_json(cli, o);
+		} else {
+			joined = aigw_strv_join(&by, ",");
+			snprintf(count, sizeof(count), "%zu node%s", enabled, enabled == 1 ? "" : "s");
+			cli_table_row(&t, m, glob ? "glob" : "model", joined, count);
+			free(joined);
+		}
+		aigw_strv_release(&by);
+	}
+	for (size_t i = 0; i < conf->n_aliases; i++) {
+		const struct aigw_alias *a = &conf->aliases[i];
+		const char *now = NULL;
+		for (size_t j = 0; !now && j < a->targets.n; j++)
+			if (served_now(cat, a->targets.v[j]))
+				now = a->targets.v[j];
+		if (cli->quiet) {
+			fprintf(cli->out, "%s\n", a->name);
+		} else if (cli->json) {
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "model", a->name);
+			cJSON_AddStringToObject(o, "kind", "alias");
+			cJSON_AddItemToObject(o, "targets", cli_json_strv(&a->targets));
+			if (now)
+				cJSON_AddStringToObject(o, "resolves_to", now);
+			else
+				cJSON_AddNullToObject(o, "resolves_to");
+			cli_json(cli, o);
+		} else {
+			char *joined = aigw_strv_join(&a->targets, ",");
+			cli_table_row(&t, a->name, "alias", joined, now ? now : "none");
+			free(joined);
+		}
+	}
+	if (t.cells.n > t.ncols)
+		cli_table_print(cli, &t);
+	else
+		aigw_strv_release(&t.cells);
+	aigw_strv_release(&models);
+	return 0;
+}
+
 int cmd_route(struct cli *cli);
 int cmd_route(struct cli *cli)
 {
@@ -330,6 +423,8 @@ int cmd_route(struct cli *cli)
 			rc = cli_failf(cli, AIGW_ENOTFOUND, "no route named '%s'", cli->args.pos[0]);
 	} else if (strcmp(verb, "test") == 0) {
 		rc = do_test(cli, &cat);
+	} else if (strcmp(verb, "models") == 0) {
+		rc = do_models(cli, &cat, conf);
 	} else {
 		rc = do_check(cli, &cat);
 	}

@@ -446,3 +446,26 @@ matching_setup() {
 	jq -e '.ok == false and (.problems | length) == 7' <<<"$output" >/dev/null || fail "$output"
 	assert_db_unchanged
 }
+
+@test "models: what the nodes serve (names, globs, any) and the aliases of aigw.yaml" {
+	aigw nodes add a --url http://127.0.0.1:1/v1 --provider openai --models gpt-4o,gpt-4o-mini -q
+	aigw nodes add b --url http://127.0.0.1:1 --provider anthropic --models 'claude-*' -q
+	aigw nodes add c --url http://127.0.0.1:1 --provider ollama -q
+	aigw nodes disable c
+	printf 'aliases:\n  fast: [claude-3-5-haiku, gpt-4o-mini]\n  gone: [nothing]\n' >"$TEST_DIR/aigw.yaml"
+	export AIGW_CONFIG="$TEST_DIR/aigw.yaml"
+	run_aigw route models --json
+	assert_ok
+	assert_json_lines
+	[ "${#lines[@]}" = 5 ]
+	[ "$(jq -c 'select(.model == "gpt-4o") | [.kind, .nodes, .enabled_nodes]' <<<"$output")" = '["model",["a","c"],1]' ]
+	[ "$(jq -c 'select(.model == "claude-*") | [.kind, .nodes]' <<<"$output")" = '["glob",["b"]]' ]
+	[ "$(jq -c 'select(.model == "*") | [.kind, .nodes, .enabled_nodes]' <<<"$output")" = '["glob",["c"],0]' ]
+	[ "$(jq -c 'select(.model == "fast") | [.kind, .targets, .resolves_to]' <<<"$output")" = '["alias",["claude-3-5-haiku","gpt-4o-mini"],"claude-3-5-haiku"]' ]
+	[ "$(jq -c 'select(.model == "gone") | .resolves_to' <<<"$output")" = null ]
+	run_aigw route models -q
+	assert_stdout "$(printf 'gpt-4o\ngpt-4o-mini\nclaude-*\n*\nfast\ngone')"
+	run_aigw route models
+	assert_ok
+	[[ $output == *"MODEL"*"AVAILABLE"* && $output == *"fast"*"alias"* ]] || fail "$output"
+}
