@@ -218,7 +218,7 @@ stats'
 	run_aigw nodes
 	assert_fail 2 "aigw nodes: missing verb (one of: add, list, show, update, enable, disable, drain, rm, import)"
 	run_aigw route
-	assert_fail 2 "aigw route: missing verb (one of: add, list, show, rm, test, check)"
+	assert_fail 2 "aigw route: missing verb (one of: add, list, show, rm, test, check, models)"
 	run_aigw keys crate --name x
 	assert_fail 2 "aigw keys: unknown verb 'crate' (did you mean 'create'?)"
 	assert_no_db
