@@ -457,7 +457,7 @@ matching_setup() {
 	run_aigw route models --json
 	assert_ok
 	assert_json_lines
-	[ "$(wc -l <<<"$output")" = 5 ]
+	[ "$(wc -l <<<"$output")" = 6 ]
 	[ "$(jq -c 'select(.model == "gpt-4o") | [.kind, .nodes, .enabled_nodes]' <<<"$output")" = '["model",["a","c"],1]' ]
 	[ "$(jq -c 'select(.model == "claude-*") | [.kind, .nodes]' <<<"$output")" = '["glob",["b"]]' ]
 	[ "$(jq -c 'select(.model == "*") | [.kind, .nodes, .enabled_nodes]' <<<"$output")" = '["glob",["c"],0]' ]
