@@ -115,3 +115,31 @@ with_config() {
 		assert_stderr_match 'bad.yaml:[0-9]+:[0-9]+: pricing'
 	done
 }
+
+# ------------------------------------------------------------------ streams
+
+# stream BODY [HEADER...]: runs the streaming client against serve; sets S
+# (its JSON summary).
+stream() {
+	local body=$1
+	shift
+	S=$(python3 "$BATS_TEST_DIRNAME/stream_client.py" "$URL${STREAM_PATH:-/v1/chat/completions}" \
+		"$body" "$AUTH" "$@") || fail "stream client failed: $S"
+}
+s() { jq -r "$1" <<<"$S"; }
+
+@test "openai: a stream read by a streaming client, every chunk checked, usage asked for" {
+	setup_gateway --tokens 6 --tokens-per-sec 50
+	stream '{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"one two three"}]}'
+	[ "$(s '.errors | length')" = 0 ] || fail "$S"
+	[ "$(s .status)" = 200 ] && [ "$(s .done)" = true ] && [ "$(s .finish)" = stop ] || fail "$S"
+	# the client did not ask for usage: none shown, but it is logged
+	[ "$(s .usage)" = null ] || fail "$S"
+	# chunks come as they are made (6 tokens at 50/s: over ~100 ms), not at the end
+	[ "$(s '(.times_ms[-2] - .times_ms[1]) > 60')" = true ] || fail "buffered: $S"
+	req POST /v1/chat/completions -H "$AUTH" -d '{"model":"gpt-4o","messages":[{"role":"user","content":"one two three"}]}'
+	[ "$(s .content)" = "$(jq -r '.choices[0].message.content' <<<"$BODY")" ] || fail "$S vs $BODY"
+	stream '{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"one two three"}]}'
+	[ "$(s .usage.completion_tokens)" = 6 ] && [ "$(s .usage.prompt_tokens)" = 3 ] || fail "$S"
+	eventually 2000 code_is 3 log_rows "completion_tokens = 6 and prompt_tokens = 3"
+}
