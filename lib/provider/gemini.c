@@ -719,26 +719,36 @@ static bool count_of(const cJSON *o, const char *key, int64_t *n)
 }
 
 /* usageMetadata to u. Gemini leaves out zero counts (proto3 JSON), so
- * once the prompt is counted, a missing count is a zero. */
+ * once the prompt is counted, a missing count is a zero. Metadata that
+ * counts nothing (some stream events carry only a traffic type) leaves u
+ * as it was. */
 static void read_usage(const cJSON *um, struct aigw_usage *u)
 {
+	struct aigw_usage v;
 	int64_t n;
-	bool prompt;
+	bool prompt, any;
 
 	if (!cJSON_IsObject(um))
 		return;
-	aigw_usage_init(u);
-	prompt = count_of(um, "promptTokenCount", &u->prompt_tokens);
-	if (count_of(um, "candidatesTokenCount", &n))
-		u->completion_tokens = n;
-	else if (prompt)
-		u->completion_tokens = 0;
-	if (count_of(um, "thoughtsTokenCount", &n))
-		u->completion_tokens = (u->completion_tokens > 0 ? u->completion_tokens : 0) + n;
+	aigw_usage_init(&v);
+	prompt = count_of(um, "promptTokenCount", &v.prompt_tokens);
+	any = prompt;
+	if (count_of(um, "candidatesTokenCount", &n)) {
+		v.completion_tokens = n;
+		any = true;
+	} else if (prompt) {
+		v.completion_tokens = 0;
+	}
+	if (count_of(um, "thoughtsTokenCount", &n)) {
+		v.completion_tokens = (v.completion_tokens > 0 ? v.completion_tokens : 0) + n;
+		any = true;
+	}
 	if (count_of(um, "cachedContentTokenCount", &n))
-		u->cache_read_tokens = n;
+		v.cache_read_tokens = n;
 	else if (prompt)
-		u->cache_read_tokens = 0;
+		v.cache_read_tokens = 0;
+	if (any)
+		*u = v;
 }
 
 /* The reason of a blocked prompt, or NULL. */
