@@ -36,6 +36,13 @@ static bool ends_with(const char *s, size_t n, const char *suffix)
 	return n >= k && memcmp(s + n - k, suffix, k) == 0;
 }
 
+/* A whole number a 64-bit integer holds exactly (JSON numbers are
+ * doubles in cJSON; casting a huge one would be undefined). */
+static bool is_whole(double d)
+{
+	return d >= -9007199254740992.0 && d <= 9007199254740992.0 && d == (double)(int64_t)d;
+}
+
 /* The model without a "models/" prefix: both forms name one model. */
 static const char *model_name(const char *model)
 {
@@ -380,18 +387,18 @@ static int build_contents(const cJSON *messages, cJSON *root, struct aigw_err *e
 	cJSON_ArrayForEach(m, messages) {
 		const char *role = member_string(m, "role");
 		const cJSON *content = member(m, "content");
-		cJSON *parts = cJSON_CreateArray();
+		cJSON *parts = cJSON_CreateArray(), *p;
+		const char *into = NULL; /* the content role parts go to, if any */
 		int rc = 0;
 
-		if (!cJSON_IsObject(m))
+		if (!cJSON_IsObject(m)) {
 			rc = aigw_err_set(err, AIGW_EINVAL, "messages[%d]: expected an object", i);
-		else if (!role)
+		} else if (!role) {
 			rc = aigw_err_set(err, AIGW_EINVAL, "messages[%d].role: expected a string", i);
-		else if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0) {
+		} else if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0) {
 			if (!content)
 				rc = aigw_err_set(err, AIGW_EINVAL, "messages[%d].content: missing", i);
 			else if ((rc = content_parts(content, i, false, parts, err)) == 0) {
-				cJSON *p;
 				if (!system)
 					system = cJSON_AddArrayToObject(
 						cJSON_AddObjectToObject(root, "systemInstruction"),
@@ -399,16 +406,12 @@ static int build_contents(const cJSON *messages, cJSON *root, struct aigw_err *e
 				while ((p = cJSON_DetachItemFromArray(parts, 0)))
 					cJSON_AddItemToArray(system, p);
 			}
-			cJSON_Delete(parts);
 		} else if (strcmp(role, "user") == 0) {
 			if (!content)
 				rc = aigw_err_set(err, AIGW_EINVAL, "messages[%d].content: missing", i);
 			else
 				rc = content_parts(content, i, true, parts, err);
-			if (rc == 0)
-				add_content(contents, "user", parts);
-			else
-				cJSON_Delete(parts);
+			into = "user";
 		} else if (strcmp(role, "assistant") == 0) {
 			const cJSON *calls = member(m, "tool_calls");
 			bool empty = !content || (cJSON_IsString(content) && !*content->valuestring);
@@ -420,21 +423,19 @@ static int build_contents(const cJSON *messages, cJSON *root, struct aigw_err *e
 						  "tool_calls", i);
 			if (rc == 0 && calls)
 				rc = tool_call_parts(calls, i, parts, err);
-			if (rc == 0)
-				add_content(contents, "model", parts);
-			else
-				cJSON_Delete(parts);
+			into = "model";
 		} else if (strcmp(role, "tool") == 0) {
 			rc = tool_result_part(messages, m, i, parts, err);
-			if (rc == 0)
-				add_content(contents, "user", parts);
-			else
-				cJSON_Delete(parts);
+			into = "user";
 		} else {
-			cJSON_Delete(parts);
 			rc = aigw_err_set(err, AIGW_EINVAL, "messages[%d].role: '%s' is not supported",
 					  i, role);
 		}
+		if (rc == 0 && into) {
+			add_content(contents, into, parts);
+			parts = NULL;
+		}
+		cJSON_Delete(parts);
 		if (rc < 0)
 			return rc;
 		i++;
@@ -529,7 +530,7 @@ static int copy_number(const cJSON *req, const char *key, cJSON **gc, cJSON *roo
 	if (!j)
 		return 0;
 	if (!cJSON_IsNumber(j) ||
-	    (integer && (j->valuedouble != (double)(int64_t)j->valuedouble || j->valuedouble < min)))
+	    (integer && (!is_whole(j->valuedouble) || j->valuedouble < min)))
 		return aigw_err_set(err, AIGW_EINVAL, "%s: expected %s", key,
 				    !integer ? "a number" : min > 0 ? "a positive integer"
 				    : "an integer");
@@ -614,8 +615,7 @@ static int build_embeddings(const struct aigw_provider_call *c, const cJSON *req
 	struct aigw_buf model = AIGW_BUF_INIT;
 	int rc = 0;
 
-	if (dims && (!cJSON_IsNumber(dims) || dims->valuedouble < 1 ||
-		     dims->valuedouble != (double)(int64_t)dims->valuedouble))
+	if (dims && (!cJSON_IsNumber(dims) || dims->valuedouble < 1 || !is_whole(dims->valuedouble)))
 		return aigw_err_set(err, AIGW_EINVAL, "dimensions: expected a positive integer");
 	if (!cJSON_IsString(input) && !cJSON_IsArray(input))
 		return aigw_err_set(err, AIGW_EINVAL,
@@ -712,7 +712,7 @@ static const char *finish_reason(const char *reason, bool calls)
 static bool count_of(const cJSON *o, const char *key, int64_t *n)
 {
 	const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
-	if (!cJSON_IsNumber(j) || j->valuedouble < 0)
+	if (!cJSON_IsNumber(j) || j->valuedouble < 0 || !is_whole(j->valuedouble))
 		return false;
 	*n = (int64_t)j->valuedouble;
 	return true;
@@ -890,12 +890,15 @@ static int answer_embeddings(const struct aigw_provider_call *c, const cJSON *ro
 	cJSON_AddStringToObject(o, "object", "list");
 	data = cJSON_AddArrayToObject(o, "data");
 	cJSON_ArrayForEach(e, embs) {
-		const cJSON *values = cJSON_GetObjectItemCaseSensitive(e, "values");
+		const cJSON *values = cJSON_GetObjectItemCaseSensitive(e, "values"), *v;
+		bool numbers = cJSON_IsArray(values);
 		cJSON *d;
-		if (!cJSON_IsArray(values)) {
+		cJSON_ArrayForEach(v, values)
+			numbers = numbers && cJSON_IsNumber(v);
+		if (!numbers) {
 			cJSON_Delete(o);
 			return aigw_err_set(err, AIGW_EFAIL,
-					    "gemini answer: embeddings[%d].values is not an array", i);
+					    "gemini answer: embeddings[%d].values is not an array of numbers", i);
 		}
 		d = cJSON_CreateObject();
 		cJSON_AddStringToObject(d, "object", "embedding");
