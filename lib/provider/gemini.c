@@ -218,7 +218,7 @@ static int content_parts(const cJSON *content, int i, bool media, cJSON *parts,
 			if (!data || !format || strlen(format) > 32)
 				return aigw_err_set(err, AIGW_EINVAL,
 						    "%s.input_audio: expected data and format strings", where);
-			snprintf(mime, sizeof(mime), "audio/%s", strcmp(format, "mp3") == 0 ? "mp3" : format);
+			snprintf(mime, sizeof(mime), "audio/%s", format); /* wav, mp3 */
 			p = cJSON_CreateObject();
 			d = cJSON_AddObjectToObject(p, "inlineData");
 			cJSON_AddStringToObject(d, "mimeType", mime);
