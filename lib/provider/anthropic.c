@@ -691,8 +691,10 @@ static int translate(const struct aigw_provider_call *c, const cJSON *in, cJSON 
 	if ((v = member(in, "user"))) {
 		if (!cJSON_IsString(v))
 			return invalid(err, "user: expected a string");
-		cJSON *meta = cJSON_AddObjectToObject(out, "metadata");
-		cJSON_AddStringToObject(meta, "user_id", v->valuestring);
+		if (*v->valuestring) {
+			cJSON *meta = cJSON_AddObjectToObject(out, "metadata");
+			cJSON_AddStringToObject(meta, "user_id", v->valuestring);
+		}
 	}
 	if (tools && (rc = put_tools(out, tools, err)) < 0)
 		return rc;
