@@ -65,7 +65,8 @@ test: $(AIGW_BIN) $(TEST_BIN)
 	@AIGW="$(abspath $(AIGW_BIN))" scripts/run-tests.sh $(BUILD)
 
 # The libFuzzer targets (HTTP parser, provider translators) run briefly
-# first (clang), then the whole suite under the sanitizers, whose summary line stays the last one.
+# first (clang), then the whole suite under the sanitizers, whose summary
+# line stays the last one.
 check:
 	scripts/fuzz/run.sh $(FUZZ_SECONDS) > build-fuzz.log 2>&1 || { tail -20 build-fuzz.log; exit 1; }
 	@grep -E '^(stat::number_of_executed_units|Done )' build-fuzz.log || true
