@@ -133,8 +133,8 @@ static int put_format(const cJSON *req, cJSON *to, struct aigw_err *err)
 		schema = cJSON_GetObjectItemCaseSensitive(
 			cJSON_GetObjectItemCaseSensitive(rf, "json_schema"), "schema");
 		if (!cJSON_IsObject(schema))
-			return aigw_err_set(err, AIGW_EINVAL,
-					    "response_format.json_schema.schema: expected an object");
+			return aigw_err_set(err, AIGW_EINVAL, "response_format.json_schema.schema: "
+					    "expected an object");
 		cJSON_AddItemToObject(to, "format", cJSON_Duplicate(schema, true));
 		return 0;
 	}
@@ -166,7 +166,8 @@ static int image_of(const cJSON *part, const char *where, cJSON *images, struct 
 	if (cJSON_IsObject(iu))
 		iu = cJSON_GetObjectItemCaseSensitive(iu, "url");
 	if (!cJSON_IsString(iu))
-		return aigw_err_set(err, AIGW_EINVAL, "%s.image_url: expected {\"url\":...}", where);
+		return aigw_err_set(err, AIGW_EINVAL, "%s.image_url: expected {\"url\":...}",
+				    where);
 	url = iu->valuestring;
 	if (strncmp(url, "data:", 5) != 0)
 		return aigw_err_set(err, AIGW_EINVAL,
@@ -214,7 +215,8 @@ static int put_content(const cJSON *content, const char *where, cJSON *to,
 		if (strcmp(type->valuestring, "text") == 0) {
 			const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
 			if (!cJSON_IsString(t)) {
-				rc = aigw_err_set(err, AIGW_EINVAL, "%s.text: expected a string", pw);
+				rc = aigw_err_set(err, AIGW_EINVAL, "%s.text: expected a string",
+						  pw);
 				break;
 			}
 			if (text.len)
@@ -226,8 +228,9 @@ static int put_content(const cJSON *content, const char *where, cJSON *to,
 			if ((rc = image_of(part, pw, images, err)) < 0)
 				break;
 		} else {
-			rc = aigw_err_set(err, AIGW_EINVAL, "%s.type: '%s' is not supported by ollama",
-					  pw, type->valuestring);
+			rc = aigw_err_set(err, AIGW_EINVAL,
+					  "%s.type: '%s' is not supported by ollama", pw,
+					  type->valuestring);
 			break;
 		}
 	}
@@ -274,9 +277,8 @@ static int put_tool_calls(const cJSON *calls, const char *where, cJSON *to,
 		if (!cJSON_IsObject(a)) {
 			cJSON_Delete(a);
 			cJSON_Delete(out);
-			return aigw_err_set(err, AIGW_EINVAL,
-					    "%s.tool_calls[%zu].function.arguments: expected a JSON "
-					    "object", where, j);
+			return aigw_err_set(err, AIGW_EINVAL, "%s.tool_calls[%zu].function."
+					    "arguments: expected a JSON object", where, j);
 		}
 		o = cJSON_CreateObject();
 		f = cJSON_AddObjectToObject(o, "function");
@@ -339,8 +341,8 @@ static int put_messages(const cJSON *req, cJSON *to, struct aigw_err *err)
 			r = "system";
 		if (strcmp(r, "system") != 0 && strcmp(r, "user") != 0 &&
 		    strcmp(r, "assistant") != 0 && strcmp(r, "tool") != 0)
-			return aigw_err_set(err, AIGW_EINVAL, "%s.role: '%s' is not a role ollama takes",
-					    where, r);
+			return aigw_err_set(err, AIGW_EINVAL,
+					    "%s.role: '%s' is not a role ollama takes", where, r);
 		o = cJSON_CreateObject();
 		cJSON_AddItemToArray(out, o);
 		cJSON_AddStringToObject(o, "role", r);
@@ -351,8 +353,9 @@ static int put_messages(const cJSON *req, cJSON *to, struct aigw_err *err)
 			return AIGW_EINVAL;
 		if (strcmp(r, "tool") == 0) {
 			const cJSON *id = cJSON_GetObjectItemCaseSensitive(m, "tool_call_id");
-			const char *name = cJSON_IsString(id)
-						   ? tool_name_of(messages, i, id->valuestring) : NULL;
+			const char *name = NULL;
+			if (cJSON_IsString(id))
+				name = tool_name_of(messages, i, id->valuestring);
 			if (name)
 				cJSON_AddStringToObject(o, "tool_name", name);
 		}
@@ -363,13 +366,17 @@ static int put_messages(const cJSON *req, cJSON *to, struct aigw_err *err)
 static int build_chat(const cJSON *req, cJSON *to, struct aigw_err *err)
 {
 	const cJSON *tools = cJSON_GetObjectItemCaseSensitive(req, "tools");
+	const cJSON *choice = cJSON_GetObjectItemCaseSensitive(req, "tool_choice");
 	const cJSON *n = cJSON_GetObjectItemCaseSensitive(req, "n");
+	/* Ollama has no tool_choice: "none" is kept by not offering the
+	 * tools; "auto" and "required" are left to the model. */
+	bool none = cJSON_IsString(choice) && strcmp(choice->valuestring, "none") == 0;
 
 	if (is_given(n) && (!cJSON_IsNumber(n) || n->valuedouble != 1))
 		return aigw_err_set(err, AIGW_EINVAL, "n: ollama answers with one choice");
 	if (put_messages(req, to, err) < 0)
 		return AIGW_EINVAL;
-	if (is_given(tools)) {
+	if (is_given(tools) && !none) {
 		if (!cJSON_IsArray(tools))
 			return aigw_err_set(err, AIGW_EINVAL, "tools: expected an array");
 		/* Ollama takes OpenAI's shape of tools. */
@@ -404,7 +411,8 @@ static int build_embeddings(const cJSON *req, cJSON *to, struct aigw_err *err)
 
 	if (cJSON_IsArray(input)) {
 		if (cJSON_GetArraySize(input) == 0)
-			return aigw_err_set(err, AIGW_EINVAL, "input: expected at least one string");
+			return aigw_err_set(err, AIGW_EINVAL,
+					    "input: expected at least one string");
 		cJSON_ArrayForEach(s, input) {
 			if (!cJSON_IsString(s))
 				return aigw_err_set(err, AIGW_EINVAL,
@@ -419,7 +427,8 @@ static int build_embeddings(const cJSON *req, cJSON *to, struct aigw_err *err)
 	if (is_given(dims)) {
 		if (!cJSON_IsNumber(dims) || dims->valuedouble < 1 ||
 		    dims->valuedouble != (double)(int)dims->valuedouble)
-			return aigw_err_set(err, AIGW_EINVAL, "dimensions: expected a positive integer");
+			return aigw_err_set(err, AIGW_EINVAL,
+					    "dimensions: expected a positive integer");
 		cJSON_AddNumberToObject(to, "dimensions", dims->valuedouble);
 	}
 	return 0;
@@ -849,8 +858,8 @@ static int stream_line(struct aigw_pstream *s, const char *p, size_t n, struct a
 	if (l.error) {
 		char msg[512];
 		if (!aigw_json_string(l.error, l.error_len, msg, sizeof(msg)))
-			snprintf(msg, sizeof(msg), "%.*s", (int)(l.error_len < 256 ? l.error_len : 256),
-				 l.error);
+			snprintf(msg, sizeof(msg), "%.*s",
+				 (int)(l.error_len < 256 ? l.error_len : 256), l.error);
 		aigw_oai_stream_error(out, "server_error", NULL, msg);
 		aigw_oai_done(out);
 		s->finished = true;
