@@ -8,6 +8,8 @@
  *             runs), 1 anthropic, 2 gemini, 3 ollama
  *   bits 2-3  api: 0 and 3 chat, 1 completions, 2 embeddings
  *   bit 4     include_usage (not for openai)
+ *   bit 5     the rest is also a client's request: built for the
+ *             provider, for every api, streamed when bit 6 is set
  * The second byte places the split point: at byte2 * len / 256 of the
  * rest. The rest is the upstream's answer. It is translated as a stream
  * twice, whole and in two pieces (each piece a fresh heap copy of exactly
@@ -15,7 +17,8 @@
  * agree byte for byte, in verdict, usage and flags. It is also translated
  * as a whole answer with status 200 and 400. The OpenAI-shaped output the
  * translating adapters write must be JSON event by event; the openai
- * adapter relays upstream bytes, so only it is exempt. */
+ * adapter relays upstream bytes, so only it is exempt; likewise a built
+ * request body must be JSON unless the adapter passes the client's on. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +153,44 @@ static void whole_answer(const struct aigw_provider_call *c, int status, const c
 	aigw_buf_release(&out);
 }
 
+/* The rest as a client's request body, built for every api. */
+static void build_all(struct aigw_provider_call c, const char *p, size_t len, bool stream)
+{
+	static const int apis[] = { AIGW_API_CHAT, AIGW_API_COMPLETIONS, AIGW_API_EMBEDDINGS };
+	char *copy = malloc(len ? len : 1);
+
+	CHECK(copy);
+	if (len)
+		memcpy(copy, p, len);
+	c.stream = stream;
+	for (size_t i = 0; i < sizeof(apis) / sizeof(apis[0]); i++) {
+		struct aigw_provider_req req;
+		struct aigw_err err = { 0 };
+		int rc;
+
+		c.api = apis[i];
+		aigw_provider_req_init(&req);
+		rc = aigw_provider_build(&c, copy, len, &req, &err);
+		CHECK(rc == 0 || rc == AIGW_EINVAL || rc == AIGW_ENOTFOUND);
+		if (rc == 0) {
+			CHECK(req.url.len > 0 && strlen(req.url.data) == req.url.len);
+			if (!req.passthrough && c.provider != AIGW_PROVIDER_OPENAI) {
+				cJSON *j = cJSON_ParseWithLength(req.body.data, req.body.len);
+				if (!j) {
+					fprintf(stderr, "the built body is not JSON: %s\n",
+						req.body.data);
+					abort();
+				}
+				cJSON_Delete(j);
+			}
+		} else {
+			CHECK(err.msg[0]);
+		}
+		aigw_provider_req_release(&req);
+	}
+	free(copy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const int providers[] = { AIGW_PROVIDER_OPENAI, AIGW_PROVIDER_ANTHROPIC,
@@ -198,6 +239,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		aigw_buf_release(&split.out);
 	}
 
+	if (data[0] & 32)
+		build_all(c, p, len, data[0] & 64);
 	c.stream = false;
 	c.include_usage = false;
 	whole_answer(&c, 200, p, len, translating);
