@@ -2,7 +2,8 @@
 #
 #   make              build ./aigw
 #   make test         unit tests (cmocka) + end-to-end tests (bats), one summary line
-#   make check        fuzz the HTTP parser briefly, then the same tests with ASan + UBSan
+#   make check        fuzz the HTTP parser and the provider translators briefly,
+#                     then the same tests with ASan + UBSan
 #   make install      PREFIX=/usr/local: binary, aigw-<cmd> links, man pages, completions
 #   make docs         regenerate the generated parts of man/ from the tables
 #   make CC=clang     any C11 compiler works
@@ -63,8 +64,9 @@ $(BUILD)/lib/%_test.o: lib/%_test.c
 test: $(AIGW_BIN) $(TEST_BIN)
 	@AIGW="$(abspath $(AIGW_BIN))" scripts/run-tests.sh $(BUILD)
 
-# The HTTP parser's libFuzzer target runs briefly first (clang), then the
-# whole suite under the sanitizers, whose summary line stays the last one.
+# The libFuzzer targets (HTTP parser, provider translators) run briefly
+# first (clang), then the whole suite under the sanitizers, whose summary
+# line stays the last one.
 check:
 	scripts/fuzz/run.sh $(FUZZ_SECONDS) > build-fuzz.log 2>&1 || { tail -20 build-fuzz.log; exit 1; }
 	@grep -E '^(stat::number_of_executed_units|Done )' build-fuzz.log || true
