@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "provider/messages.h"
+#include "rand.h"
 #include "sse.h"
 #include "str.h"
 
@@ -414,6 +415,63 @@ static void test_request_edges(void **state)
 	aigw_buf_release(&out);
 }
 
+/* Mutated copies of every golden input (bytes flipped, cut short, bytes
+ * removed) must give an answer or an error, never a crash: run under
+ * ASan to make this mean something. */
+static void mutate_all(const struct golden *cases, size_t n)
+{
+	static const char *const files[] = { "request.json", "answer", "answer.sse" };
+	uint64_t seed = 0x2545f4914f6cdd1dULL;
+
+	for (size_t c = 0; c < n; c++) {
+		for (size_t f = 0; f < 3; f++) {
+			struct aigw_buf in = AIGW_BUF_INIT;
+			if (!slurp(cases[c].dir, files[f], &in) || in.len == 0) {
+				aigw_buf_release(&in);
+				continue;
+			}
+			for (int round = 0; round < 64; round++) {
+				struct aigw_buf m = AIGW_BUF_INIT, out = AIGW_BUF_INIT;
+				uint64_t r = aigw_rand_xorshift64(&seed);
+				size_t at = (size_t)(r % in.len), len = in.len;
+				char model[64];
+				bool stream;
+				int status = round % 3 ? 200 : 500;
+				aigw_buf_append(&m, in.data, in.len);
+				switch (round % 4) {
+				case 0: m.data[at] = (char)(r >> 32); break;
+				case 1: len = at; break;
+				case 2: memmove(m.data + at, m.data + at + 1, in.len - at - 1); len--; break;
+				default: m.data[at] = "{}[]\\\":,"[(r >> 40) % 9]; break;
+				}
+				if (f == 0) {
+					aigw_messages_request(m.data, len, &out, model, sizeof(model), &stream,
+							      NULL);
+				} else if (f == 1) {
+					aigw_messages_answer(&status, m.data, len, &out, NULL);
+				} else {
+					struct aigw_buf sse = AIGW_BUF_INIT;
+					aigw_buf_append(&sse, m.data, len);
+					run_stream("m", &sse, (size_t)(r >> 50) % 9 + 1, &out, NULL);
+					aigw_buf_release(&sse);
+				}
+				aigw_buf_release(&m);
+				aigw_buf_release(&out);
+			}
+			aigw_buf_release(&in);
+		}
+	}
+}
+
+static const struct golden *all_cases;
+static size_t all_cases_n;
+
+static void test_mutations(void **state)
+{
+	(void)state;
+	mutate_all(all_cases, all_cases_n);
+}
+
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(((const struct golden *)a)->name, ((const struct golden *)b)->name);
@@ -427,6 +485,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_fresh_stream_id),
 		cmocka_unit_test(test_stream_edges),
 		cmocka_unit_test(test_request_edges),
+		cmocka_unit_test(test_mutations),
 	};
 	struct golden *cases = NULL;
 	size_t n = 0, cap = 0, k = 0;
@@ -455,6 +514,8 @@ int main(int argc, char **argv)
 	}
 	closedir(d);
 	qsort(cases, n, sizeof(*cases), by_name);
+	all_cases = cases;
+	all_cases_n = n;
 	/* argv[1], when given, is a substring of the golden case names to run. */
 	tests = calloc(n + 1, sizeof(*tests));
 	for (size_t i = 0; i < n; i++) {

@@ -7,9 +7,9 @@
  * Pure translation: no I/O, no global state; callable from any thread.
  *
  * What is not carried over (OpenAI has no equivalent): top_k, cache_control,
- * thinking blocks and the "thinking" option (dropped); document blocks and
- * server tools (refused with AIGW_EINVAL). Unknown top-level fields are
- * dropped. */
+ * thinking blocks and the "thinking" option (dropped); document blocks,
+ * images inside tool results and server tools (refused with AIGW_EINVAL).
+ * Unknown top-level fields are dropped. */
 #ifndef AIGW_PROVIDER_MESSAGES_H
 #define AIGW_PROVIDER_MESSAGES_H
 
@@ -81,7 +81,7 @@ struct aigw_messages_stream {
 };
 
 /* Starts a stream; model (copied) is the client's, reported in
- * message_start. No allocation until the first feed. */
+ * message_start. Every stream is released, whatever happened. */
 void aigw_messages_stream_init(struct aigw_messages_stream *s, const char *model);
 /* Feeds upstream bytes (any split); appends the Anthropic events they
  * complete to out ("event: <type>\ndata: <json>\n\n" each). data: [DONE]
