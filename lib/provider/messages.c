@@ -487,10 +487,10 @@ static int convert_request(const cJSON *root, cJSON *req, char *model, size_t mo
 	cJSON *msgs;
 	int i = 0;
 
-	if (!(name = need_string(root, "model", "", err)))
-		return aigw_err_set(err, AIGW_EINVAL, "model: %s",
-				    cJSON_GetObjectItemCaseSensitive(root, "model")
-					    ? "expected a string" : "required");
+	v = cJSON_GetObjectItemCaseSensitive(root, "model");
+	if (!cJSON_IsString(v))
+		return invalid(err, "model: %s", v ? "expected a string" : "required");
+	name = v->valuestring;
 	if (!*name || strlen(name) >= model_cap)
 		return invalid(err, "model: %s", *name ? "too long" : "empty");
 	memcpy(model, name, strlen(name) + 1);
@@ -685,6 +685,8 @@ static void add_tool_use(cJSON *content, const cJSON *call, int k)
 	cJSON_AddStringToObject(b, "name", cJSON_IsString(name) ? name->valuestring : "");
 	if (cJSON_IsString(args))
 		input = cJSON_Parse(args->valuestring);
+	else if (cJSON_IsObject(args)) /* a few OpenAI-compatible servers */
+		input = cJSON_Duplicate(args, true);
 	if (!cJSON_IsObject(input)) {
 		/* Unparseable arguments: Anthropic's input is always an object. */
 		cJSON_Delete(input);
@@ -810,7 +812,7 @@ static void put_index(struct aigw_buf *out, int index)
 	aigw_buf_put_u64(out, (uint64_t)index);
 }
 
-/* id_json: the chunk's id as a JSON string literal, or NULL. */
+/* id: the first chunk's "id" member, or NULL for a fresh id. */
 static void message_start(struct aigw_messages_stream *s, const struct aigw_json_member *id)
 {
 	struct aigw_buf *out = s->out;

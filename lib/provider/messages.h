@@ -93,9 +93,10 @@ void aigw_messages_stream_init(struct aigw_messages_stream *s, const char *model
 int aigw_messages_stream_feed(struct aigw_messages_stream *s, const char *data, size_t len,
 			      struct aigw_buf *out, struct aigw_err *err);
 /* The upstream ended: appends what is still owed when it ended without
- * data: [DONE] (as [DONE] would). Nothing when the message or an error
- * was already sent. AIGW_EFAIL with err when the upstream sent no chunk
- * at all (there is no message to end). */
+ * data: [DONE] (as [DONE] would; a last event without its blank line
+ * counts). Nothing when the message or an error was already sent.
+ * AIGW_EFAIL with err when the upstream sent no chunk at all (there is no
+ * message to end) or its last chunk was cut short. */
 int aigw_messages_stream_finish(struct aigw_messages_stream *s, struct aigw_buf *out,
 				struct aigw_err *err);
 void aigw_messages_stream_release(struct aigw_messages_stream *s);
