@@ -247,6 +247,50 @@ static cJSON *tool_call(const cJSON *block, const char *at, struct aigw_err *err
 	return c;
 }
 
+/* The user message of a turn's text and image parts (taken): one text
+ * part goes as a plain string, which every OpenAI-compatible server
+ * takes; none after tool results: the tool messages are the turn. */
+static void add_user_turn(cJSON *msgs, cJSON *parts, bool had_results)
+{
+	int n = cJSON_GetArraySize(parts);
+	const cJSON *only = n == 1 ? cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(parts, 0),
+								       "text") : NULL;
+	cJSON *out;
+
+	if (n == 0 && had_results) {
+		cJSON_Delete(parts);
+		return;
+	}
+	out = cJSON_CreateObject();
+	cJSON_AddStringToObject(out, "role", "user");
+	if (n == 0 || cJSON_IsString(only)) {
+		cJSON_AddStringToObject(out, "content", n ? only->valuestring : "");
+		cJSON_Delete(parts);
+	} else {
+		cJSON_AddItemToObject(out, "content", parts);
+	}
+	cJSON_AddItemToArray(msgs, out);
+}
+
+/* The assistant message of a turn's text and tool calls (taken); content
+ * is null when there are calls and no text, as OpenAI writes it. */
+static void add_assistant_turn(cJSON *msgs, const struct aigw_buf *text, cJSON *calls)
+{
+	cJSON *out = cJSON_CreateObject();
+	int n = cJSON_GetArraySize(calls);
+
+	cJSON_AddStringToObject(out, "role", "assistant");
+	if (text->len || n == 0)
+		cJSON_AddStringToObject(out, "content", text->data);
+	else
+		cJSON_AddNullToObject(out, "content");
+	if (n > 0)
+		cJSON_AddItemToObject(out, "tool_calls", calls);
+	else
+		cJSON_Delete(calls);
+	cJSON_AddItemToArray(msgs, out);
+}
+
 /* One Anthropic message (messages[i]) -> one or more OpenAI messages
  * appended to msgs: a user message's tool results come first, as "tool"
  * messages, since OpenAI wants them right after the assistant's calls. */
@@ -344,39 +388,12 @@ static int convert_message(const cJSON *m, int i, cJSON *msgs, struct aigw_err *
 		}
 	}
 
-	out = cJSON_CreateObject();
-	cJSON_AddStringToObject(out, "role", role);
 	if (user) {
-		cJSON *only = cJSON_GetArraySize(parts) == 1 ? cJSON_GetArrayItem(parts, 0) : NULL;
-		const cJSON *ot = only ? cJSON_GetObjectItemCaseSensitive(only, "text") : NULL;
-		if (cJSON_GetArraySize(parts) == 0 && results > 0) {
-			/* Only tool results: the tool messages are the turn. */
-			cJSON_Delete(out);
-			cJSON_Delete(parts);
-		} else if (cJSON_IsString(ot)) {
-			cJSON_AddStringToObject(out, "content", ot->valuestring);
-			cJSON_Delete(parts);
-			cJSON_AddItemToArray(msgs, out);
-		} else if (cJSON_GetArraySize(parts) == 0) {
-			cJSON_AddStringToObject(out, "content", "");
-			cJSON_Delete(parts);
-			cJSON_AddItemToArray(msgs, out);
-		} else {
-			cJSON_AddItemToObject(out, "content", parts);
-			cJSON_AddItemToArray(msgs, out);
-		}
+		add_user_turn(msgs, parts, results > 0);
 		cJSON_Delete(calls);
 	} else {
-		if (text.len || cJSON_GetArraySize(calls) == 0)
-			cJSON_AddStringToObject(out, "content", text.data);
-		else
-			cJSON_AddNullToObject(out, "content");
-		if (cJSON_GetArraySize(calls) > 0)
-			cJSON_AddItemToObject(out, "tool_calls", calls);
-		else
-			cJSON_Delete(calls);
+		add_assistant_turn(msgs, &text, calls);
 		cJSON_Delete(parts);
-		cJSON_AddItemToArray(msgs, out);
 	}
 	aigw_buf_release(&text);
 	return 0;
