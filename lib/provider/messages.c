@@ -797,6 +797,7 @@ void aigw_messages_stream_init(struct aigw_messages_stream *s, const char *model
 	aigw_sse_init(&s->sse, 0);
 	aigw_buf_init(&s->model);
 	aigw_buf_puts(&s->model, model ? model : "");
+	aigw_buf_init(&s->open_id);
 	aigw_usage_init(&s->usage);
 	s->open = -1;
 	s->open_tool = -1;
@@ -806,6 +807,7 @@ void aigw_messages_stream_release(struct aigw_messages_stream *s)
 {
 	aigw_sse_release(&s->sse);
 	aigw_buf_release(&s->model);
+	aigw_buf_release(&s->open_id);
 }
 
 /* "event: <type>\ndata: {"type":"<type>"" ... */
@@ -976,17 +978,27 @@ static int tool_delta(struct aigw_messages_stream *s, const char *el, size_t n)
 	struct tool_piece t = { 0 };
 	struct aigw_buf *out = s->out;
 	int index;
+	bool same;
 
 	if (aigw_json_object(el, n, tool_member, &t) < 0)
 		return bad_chunk(s, "a tool_calls element is not an object");
 	if (t.function && t.function->value[0] == '{')
 		aigw_json_object(t.function->value, t.function->value_len, function_member, &t);
 	index = t.has_index && t.index < 1000000 ? (int)t.index : s->open_tool >= 0 ? s->open_tool : 0;
-	if ((nonempty_string(t.id) || nonempty_string(t.name)) &&
-	    !(s->open >= 0 && s->open_tool == index)) {
+	same = s->open >= 0 && s->open_tool == index;
+	/* Some servers number every call 0 and tell them apart by id; some
+	 * repeat the id in every piece of one call. */
+	if (same && nonempty_string(t.id) &&
+	    (t.id->value_len != s->open_id.len ||
+	     memcmp(t.id->value, s->open_id.data, s->open_id.len) != 0))
+		same = false;
+	if ((nonempty_string(t.id) || nonempty_string(t.name)) && !same) {
 		block_stop(s);
 		s->open = s->blocks++;
 		s->open_tool = index;
+		aigw_buf_reset(&s->open_id);
+		if (nonempty_string(t.id))
+			aigw_buf_append(&s->open_id, t.id->value, t.id->value_len);
 		event_open(out, "content_block_start");
 		put_index(out, s->open);
 		aigw_buf_puts(out, ",\"content_block\":{\"type\":\"tool_use\",\"id\":");

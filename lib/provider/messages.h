@@ -74,6 +74,7 @@ struct aigw_messages_stream {
 	int blocks;                /* content blocks started so far */
 	int open;                  /* index of the open block; -1: none */
 	int open_tool;             /* OpenAI tool index of the open block; -1: text */
+	struct aigw_buf open_id;   /* its id as the upstream wrote it (JSON) */
 	bool started;              /* message_start was sent */
 	bool ended;                /* message_stop or an error event was sent */
 	struct aigw_buf *out;      /* during a feed */
