@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "node.h"
 #include "provider.h"
+#include "provider/messages.h"
 #include "provider/oai.h"
 #include "rand.h"
 #include "reqlog.h"
@@ -72,6 +73,7 @@ struct worker {
 	struct aigw_auth_cache auth_cache;
 	struct aigw_buf head;            /* response head lines being built */
 	struct aigw_buf tx;              /* translated bytes on their way out */
+	struct aigw_buf tx2;             /* ... and once more, for /v1/messages */
 	struct series_cache series;      /* metric series ids of this snapshot */
 };
 
@@ -128,6 +130,12 @@ struct call {
 	struct aigw_pstream ps;
 	bool ps_live;
 	char call_id[48];
+	/* POST /v1/messages: the client speaks Anthropic's API; its body is
+	 * translated to OpenAI's (xbody) and the answer back (ms). */
+	bool messages;
+	struct aigw_buf xbody;
+	struct aigw_messages_stream ms;
+	bool ms_live;
 	int64_t cache_read_tokens, cache_write_tokens;
 	char retry_after[32];            /* of a buffered answer */
 	const char *build_error;         /* why an adapter refused the body */
@@ -144,6 +152,7 @@ struct call {
 	bool *tried;                     /* per route candidate */
 	int status;
 	bool head_sent, pause_next, done;
+	bool done_upstream;              /* the upstream ended cleanly */
 	uint64_t upstream_start_us, head_us;
 	uint64_t first_token_us;         /* streams: the first content delta */
 	uint64_t bytes_out;
@@ -566,6 +575,9 @@ static void call_cleanup(void *arg)
 	aigw_provider_req_release(&c->preq);
 	if (c->ps_live)
 		aigw_pstream_release(&c->ps);
+	if (c->ms_live)
+		aigw_messages_stream_release(&c->ms);
+	aigw_buf_release(&c->xbody);
 	free(c->url);
 	aigw_sse_release(&c->sse_parser);
 	aigw_buf_release(&c->body_copy);
@@ -576,7 +588,7 @@ static void call_cleanup(void *arg)
 static void fail(struct call *c, int status, const char *type, const char *code,
 		 const char *message, const char *more_headers)
 {
-	char h[256];
+	char h[320];
 	size_t n = extra_headers(c, h, sizeof(h));
 
 	if (more_headers)
@@ -585,6 +597,15 @@ static void fail(struct call *c, int status, const char *type, const char *code,
 	c->error = code;
 	c->done = true;
 	account(c);
+	if (c->messages) {
+		/* An Anthropic client gets Anthropic's error shape. */
+		struct aigw_buf b = AIGW_BUF_INIT;
+		aigw_messages_error(&b, status, message);
+		n += (size_t)snprintf(h + n, sizeof(h) - n, "Content-Type: application/json\r\n");
+		aigw_server_respond(c->req, status, h, n, b.data, b.len);
+		aigw_buf_release(&b);
+		return;
+	}
 	aigw_server_respond_error(c->req, status, h, n, type, code, message);
 }
 
@@ -719,9 +740,15 @@ static int translated_head(struct call *c, int status, const struct aigw_strv *h
 			}
 		return 0;
 	}
-	if (aigw_pstream_init(&c->ps, &c->pcall, &err) < 0)
-		return -1;
-	c->ps_live = true;
+	if (!c->preq.passthrough) {
+		if (aigw_pstream_init(&c->ps, &c->pcall, &err) < 0)
+			return -1;
+		c->ps_live = true;
+	}
+	if (c->messages) {
+		aigw_messages_stream_init(&c->ms, c->model);
+		c->ms_live = true;
+	}
 	c->mode = TRANSLATE;
 	aigw_buf_puts(h, "Content-Type: text/event-stream; charset=utf-8\r\n"
 			 "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
@@ -744,7 +771,7 @@ static int on_head(struct aigw_xfer *x, int status, const struct aigw_strv *head
 	aigw_buf_reset(h);
 	c->head_us = aigw_clock_mono_us();
 	c->status = status;
-	if (c->adapted && !c->preq.passthrough)
+	if (c->adapted && (!c->preq.passthrough || c->messages))
 		return translated_head(c, status, headers);
 	for (size_t i = 0; i < headers->n; i++) {
 		const char *line = headers->v[i], *colon = strchr(line, ':');
@@ -783,11 +810,27 @@ static int on_head(struct aigw_xfer *x, int status, const struct aigw_strv *head
 	return rc == 0 ? 0 : -1;
 }
 
-/* Sends the translated bytes in w->tx (and empties it). */
+/* Sends translated bytes: w->tx, or for /v1/messages w->tx translated
+ * once more into w->tx2 (both are emptied). */
 static int send_tx(struct call *c)
 {
 	struct aigw_buf *tx = &c->w->tx;
 	int rc = 0;
+
+	if (c->ms_live) {
+		struct aigw_err err;
+		aigw_buf_reset(&c->w->tx2);
+		rc = aigw_messages_stream_feed(&c->ms, tx->data, tx->len, &c->w->tx2, &err);
+		if (rc == 0 && c->done_upstream)
+			rc = aigw_messages_stream_finish(&c->ms, &c->w->tx2, &err);
+		if (rc < 0) {
+			aigw_log_warn("request %s: %s", c->request_id, err.msg);
+			c->error = c->error ? c->error : "upstream_malformed";
+		}
+		aigw_buf_reset_keep(tx, 256 * 1024);
+		tx = &c->w->tx2;
+		rc = 0;
+	}
 
 	if (tx->len) {
 		rc = aigw_server_stream_write(c->req, tx->data, tx->len);
@@ -819,6 +862,12 @@ static int translate_piece(struct call *c, const char *data, size_t len)
 	struct aigw_err err;
 
 	aigw_buf_reset(&c->w->tx);
+	if (!c->ps_live) {
+		/* OpenAI's own stream, for a /v1/messages client. */
+		aigw_buf_append(&c->w->tx, data, len);
+		aigw_sse_feed(&c->sse_parser, data, len, sse_event, c);
+		return send_tx(c);
+	}
 	if (aigw_pstream_feed(&c->ps, data, len, &c->w->tx, &err) < 0) {
 		aigw_log_warn("request %s: node '%s': %s", c->request_id,
 			      c->snap->nodes[c->node].node->name, err.msg);
@@ -890,15 +939,36 @@ static void answer_translated(struct call *c)
 	size_t n;
 
 	aigw_buf_reset(tx);
-	if (aigw_provider_answer(&c->pcall, &status, c->body_copy.data ? c->body_copy.data : "",
-				 c->body_copy.len, tx, &u, &err) < 0) {
+	if (c->preq.passthrough) {
+		/* OpenAI's own answer, for a /v1/messages client. */
+		aigw_buf_append(tx, c->body_copy.data, c->body_copy.len);
+		if (status >= 200 && status < 300)
+			usage_from_answer(c, c->body_copy.data, c->body_copy.len);
+	} else if (aigw_provider_answer(&c->pcall, &status,
+					c->body_copy.data ? c->body_copy.data : "",
+					c->body_copy.len, tx, &u, &err) < 0) {
 		aigw_log_warn("request %s: node '%s': %s", c->request_id,
 			      c->snap->nodes[c->node].node->name, err.msg);
 		fail(c, 502, "server_error", "upstream_malformed",
 		     "the upstream's answer could not be read", NULL);
 		return;
+	} else {
+		take_usage(c, &u);
 	}
-	take_usage(c, &u);
+	if (c->messages) {
+		struct aigw_buf *tx2 = &c->w->tx2;
+		aigw_buf_reset(tx2);
+		if (aigw_messages_answer(&status, tx->data ? tx->data : "", tx->len, tx2, &err) < 0) {
+			aigw_log_warn("request %s: node '%s': %s", c->request_id,
+				      c->snap->nodes[c->node].node->name, err.msg);
+			fail(c, 502, "server_error", "upstream_malformed",
+			     "the upstream's answer could not be read", NULL);
+			return;
+		}
+		aigw_buf_reset(tx);
+		aigw_buf_append(tx, tx2->data, tx2->len);
+		aigw_buf_reset_keep(tx2, 256 * 1024);
+	}
 	n = extra_headers(c, h, sizeof(h));
 	n += (size_t)snprintf(h + n, sizeof(h) - n, "Content-Type: application/json\r\n");
 	if (c->retry_after[0])
@@ -950,7 +1020,7 @@ static void on_done(struct aigw_xfer *x, const struct aigw_xfer_result *res, voi
 	if (c->mode == TRANSLATE) {
 		struct aigw_err err;
 		aigw_buf_reset(&c->w->tx);
-		if (res->outcome == AIGW_XFER_OK && !c->error &&
+		if (c->ps_live && res->outcome == AIGW_XFER_OK && !c->error &&
 		    aigw_pstream_finish(&c->ps, &c->w->tx, &err) < 0) {
 			c->error = "upstream_malformed";
 			aigw_log_warn("request %s: %s", c->request_id, err.msg);
@@ -958,7 +1028,9 @@ static void on_done(struct aigw_xfer *x, const struct aigw_xfer_result *res, voi
 		if (res->outcome != AIGW_XFER_OK && !c->error)
 			aigw_oai_stream_error(&c->w->tx, "server_error", "upstream_failed_midway",
 					      "the upstream's stream ended early");
-		take_usage(c, &c->ps.usage);
+		if (c->ps_live)
+			take_usage(c, &c->ps.usage);
+		c->done_upstream = res->outcome == AIGW_XFER_OK && !c->error;
 		send_tx(c);
 	} else if (!c->sse && c->ai && c->body_copy.len) {
 		usage_from_answer(c, c->body_copy.data, c->body_copy.len);
@@ -1386,6 +1458,24 @@ static ssize_t resolve_alias(struct call *c, const struct aigw_alias *a,
 	return first;
 }
 
+/* POST /v1/messages: the Anthropic request becomes the OpenAI body the
+ * rest of the pipeline works on. 0, or answers 400. */
+static int decode_messages(struct call *c)
+{
+	struct aigw_err err;
+
+	if (aigw_messages_request(c->req->body, c->req->body_len, &c->xbody, c->model,
+				  sizeof(c->model), &c->stream, &err) < 0) {
+		c->model[0] = '\0';
+		fail(c, 400, "invalid_request_error", "invalid_request", err.msg, NULL);
+		return -1;
+	}
+	c->body = c->xbody.data;
+	c->body_len = c->xbody.len;
+	c->include_usage = c->stream; /* the translated body asks for it */
+	return 0;
+}
+
 static int authenticate(struct call *c)
 {
 	const struct aigw_http_slice *a = aigw_server_req_header(c->req, "authorization");
@@ -1431,6 +1521,7 @@ static void handle(struct aigw_server_req *req, void *arg)
 	aigw_provider_req_init(&c->preq);
 	c->ts_ms = aigw_clock_wall_ms();
 	aigw_buf_init(&c->body_copy);
+	aigw_buf_init(&c->xbody);
 	aigw_buf_init(&c->up_fields);
 	aigw_sse_init(&c->sse_parser, 0);
 	aigw_pool_cleanup(req->pool, call_cleanup, c);
@@ -1460,14 +1551,15 @@ static void handle(struct aigw_server_req *req, void *arg)
 		}
 		c->builtin = false;
 	}
-	c->ai = is_ai_endpoint(req);
+	c->messages = req->method == AIGW_HTTP_POST && path_is(req, "/v1/messages");
+	c->ai = c->messages || is_ai_endpoint(req);
 	c->body = req->body;
 	c->body_len = req->body_len;
 	if (c->ai)
-		c->api = path_is(req, "/v1/chat/completions") ? AIGW_API_CHAT
-			 : path_is(req, "/v1/completions")    ? AIGW_API_COMPLETIONS
-							      : AIGW_API_EMBEDDINGS;
-	if (c->ai && decode(c))
+		c->api = path_is(req, "/v1/completions") ? AIGW_API_COMPLETIONS
+			 : path_is(req, "/v1/embeddings") ? AIGW_API_EMBEDDINGS
+							  : AIGW_API_CHAT;
+	if (c->messages ? decode_messages(c) : c->ai && decode(c))
 		return;
 	if (authenticate(c))
 		return;
@@ -1497,6 +1589,12 @@ static void handle(struct aigw_server_req *req, void *arg)
 	alias = c->ai ? aigw_alias_find(c->snap->aliases, c->snap->n_aliases, c->model) : NULL;
 	route = alias ? resolve_alias(c, alias, &rr)
 		      : aigw_route_match(c->snap->cat.routes, c->snap->cat.n_routes, &rr, NULL);
+	if (route < 0 && c->messages) {
+		/* Routes written for OpenAI's chat path serve Anthropic's too. */
+		rr.path = "/v1/chat/completions";
+		route = alias ? resolve_alias(c, alias, &rr)
+			      : aigw_route_match(c->snap->cat.routes, c->snap->cat.n_routes, &rr, NULL);
+	}
 	aigw_strv_release(&headers);
 	if (route < 0 && alias) {
 		char *m = aigw_pool_printf(req->pool, "no route serves any model of alias '%s'",
@@ -1542,6 +1640,7 @@ static int worker_init(struct aigw_server *s, struct aigw_ev *ev, int index, voi
 	w->shard = aigw_metrics_shard(gw->metrics, (unsigned)index);
 	aigw_buf_init(&w->head);
 	aigw_buf_init(&w->tx);
+	aigw_buf_init(&w->tx2);
 	if (aigw_rand_bytes(&w->rng, sizeof(w->rng), err))
 		return AIGW_EFAIL;
 	w->up = aigw_upstream_new(ev, err);
@@ -1565,6 +1664,7 @@ static void worker_fini(struct aigw_server *s, struct aigw_ev *ev, int index, vo
 	w->up = NULL;
 	aigw_buf_release(&w->head);
 	aigw_buf_release(&w->tx);
+	aigw_buf_release(&w->tx2);
 	series_cache_release(&w->series);
 	for (size_t i = 0; i < w->n_balancers; i++)
 		aigw_balancer_release(&w->balancers[i]);

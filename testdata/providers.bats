@@ -143,3 +143,38 @@ s() { jq -r "$1" <<<"$S"; }
 	[ "$(s .usage.completion_tokens)" = 6 ] && [ "$(s .usage.prompt_tokens)" = 3 ] || fail "$S"
 	eventually 2000 code_is 3 log_rows "completion_tokens = 6 and prompt_tokens = 3"
 }
+
+# ------------------------------------------------------------ /v1/messages
+
+MSG='{"model":"gpt-4o","max_tokens":100,"system":"be brief","messages":[{"role":"user","content":"alpha beta gamma"}]}'
+
+@test "/v1/messages: an Anthropic client served by an OpenAI node, plain and streamed" {
+	setup_gateway --tokens 5 --tokens-per-sec 50
+	req POST /v1/chat/completions -H "$AUTH" -d '{"model":"gpt-4o","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"alpha beta gamma"}]}'
+	want=$BODY
+	req POST /v1/messages -H "x-api-key: $KEY" -H 'anthropic-version: 2023-06-01' -d "$MSG"
+	[ "$CODE" = 200 ] || fail "$CODE $BODY"
+	jq -e --argjson w "$want" '.type == "message" and .role == "assistant" and
+		(.id | startswith("msg_")) and .content[0].type == "text" and
+		.content[0].text == $w.choices[0].message.content and .stop_reason == "end_turn" and
+		.usage.input_tokens == $w.usage.prompt_tokens and
+		.usage.output_tokens == $w.usage.completion_tokens' <<<"$BODY" >/dev/null || fail "$BODY vs $want"
+	STREAM_PATH=/v1/messages stream "${MSG%\}},\"stream\":true}" "x-api-key: $KEY"
+	jq -e --argjson w "$want" '.errors == [] and .done and .finish == "end_turn" and
+		.names[0] == "message_start" and .names[-1] == "message_stop" and
+		.content == $w.choices[0].message.content and
+		.usage.output_tokens == $w.usage.completion_tokens and
+		.usage.input_tokens == $w.usage.prompt_tokens and
+		(.times_ms[-3] - .times_ms[1]) > 40' <<<"$S" >/dev/null || fail "$S"
+	# the gateway's own errors come in Anthropic's shape
+	req POST /v1/messages -H "x-api-key: $KEY" -d '{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}'
+	[ "$CODE" = 400 ] || fail "$CODE $BODY"
+	jq -e '.type == "error" and .error.type == "invalid_request_error" and (.error.message | test("max_tokens"))' <<<"$BODY" >/dev/null || fail "$BODY"
+	req POST /v1/messages -d "$MSG"
+	[ "$CODE" = 401 ] && jq -e '.type == "error" and .error.type == "authentication_error"' <<<"$BODY" >/dev/null ||
+		fail "$CODE $BODY"
+	req POST /v1/messages -H "x-api-key: $KEY" -d '{"model":"nope","max_tokens":5,"messages":[{"role":"user","content":"x"}]}'
+	[ "$CODE" = 404 ] && jq -e '.error.type == "not_found_error"' <<<"$BODY" >/dev/null || fail "$CODE $BODY"
+	# the chat, the message and the stream: all with their tokens
+	eventually 2000 code_is 3 log_rows "model = 'gpt-4o' and status = 200 and completion_tokens = 5"
+}
