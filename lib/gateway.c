@@ -133,6 +133,7 @@ struct call {
 	/* POST /v1/messages: the client speaks Anthropic's API; its body is
 	 * translated to OpenAI's (xbody) and the answer back (ms). */
 	bool messages;
+	bool native;                     /* ... to an Anthropic node: sent as it is */
 	struct aigw_buf xbody;
 	struct aigw_messages_stream ms;
 	bool ms_live;
@@ -771,8 +772,15 @@ static int on_head(struct aigw_xfer *x, int status, const struct aigw_strv *head
 	aigw_buf_reset(h);
 	c->head_us = aigw_clock_mono_us();
 	c->status = status;
-	if (c->adapted && (!c->preq.passthrough || c->messages))
+	if (c->adapted && (!c->preq.passthrough || c->messages) && !c->native)
 		return translated_head(c, status, headers);
+	if (c->native && c->stream && status >= 200 && status < 300) {
+		/* Relayed as it is; an adapter reads it on the side for the
+		 * usage and the first token. */
+		struct aigw_err err;
+		if (aigw_pstream_init(&c->ps, &c->pcall, &err) == 0)
+			c->ps_live = true;
+	}
 	for (size_t i = 0; i < headers->n; i++) {
 		const char *line = headers->v[i], *colon = strchr(line, ':');
 		if (colon && colon - line == 12 && strncasecmp(line, "content-type", 12) == 0 &&
@@ -910,10 +918,21 @@ static int on_data(struct aigw_xfer *x, const char *data, size_t len, void *arg)
 	c->bytes_out += len;
 	if (rc == AIGW_SERVER_FULL)
 		c->pause_next = true;
-	if (c->sse)
+	if (c->ps_live) {
+		struct aigw_err err;
+		aigw_buf_reset(&c->w->tx);
+		if (aigw_pstream_feed(&c->ps, data, len, &c->w->tx, &err) < 0) {
+			aigw_pstream_release(&c->ps);
+			c->ps_live = false;
+		} else if (!c->first_token_us && c->ps.output) {
+			c->first_token_us = aigw_clock_mono_us();
+		}
+		aigw_buf_reset_keep(&c->w->tx, 256 * 1024);
+	} else if (c->sse && !c->native) {
 		aigw_sse_feed(&c->sse_parser, data, len, sse_event, c);
-	else if (c->ai && c->body_copy.len + len <= USAGE_BODY_MAX)
+	} else if (c->ai && c->body_copy.len + len <= USAGE_BODY_MAX) {
 		aigw_buf_append(&c->body_copy, data, len);
+	}
 	return 0;
 }
 
@@ -1032,6 +1051,17 @@ static void on_done(struct aigw_xfer *x, const struct aigw_xfer_result *res, voi
 			take_usage(c, &c->ps.usage);
 		c->done_upstream = res->outcome == AIGW_XFER_OK && !c->error;
 		send_tx(c);
+	} else if (c->native && c->ps_live) {
+		take_usage(c, &c->ps.usage);
+	} else if (c->native && c->body_copy.len && c->status >= 200 && c->status < 300) {
+		struct aigw_usage u;
+		struct aigw_err err;
+		int st = c->status;
+		aigw_buf_reset(&c->w->tx);
+		if (aigw_provider_answer(&c->pcall, &st, c->body_copy.data, c->body_copy.len,
+					 &c->w->tx, &u, &err) == 0)
+			take_usage(c, &u);
+		aigw_buf_reset_keep(&c->w->tx, 256 * 1024);
 	} else if (!c->sse && c->ai && c->body_copy.len) {
 		usage_from_answer(c, c->body_copy.data, c->body_copy.len);
 	}
@@ -1184,6 +1214,29 @@ static char *upstream_url(const struct aigw_node *node, const struct aigw_server
 	return aigw_buf_detach(&b);
 }
 
+/* An Anthropic client to an Anthropic node: the client's own body goes,
+ * so nothing is lost in translation (thinking, cache_control, citations);
+ * only the model is renamed when an alias chose it. */
+static void native_body(struct call *c)
+{
+	struct aigw_buf *b = &c->preq.body;
+
+	aigw_buf_reset(b);
+	c->preq.same_body = false;
+	c->preq.passthrough = true;
+	if (c->upmodel && strcmp(c->upmodel, c->model) != 0) {
+		cJSON *root = cJSON_ParseWithLength(c->req->body, c->req->body_len);
+		char *text;
+		cJSON_ReplaceItemInObjectCaseSensitive(root, "model", cJSON_CreateString(c->upmodel));
+		text = cJSON_PrintUnformatted(root);
+		aigw_buf_puts(b, text);
+		cJSON_free(text);
+		cJSON_Delete(root);
+	} else {
+		aigw_buf_append(b, c->req->body, c->req->body_len);
+	}
+}
+
 /* Builds the node's request through its provider's adapter. A body the
  * adapter cannot translate is remembered (the client gets a 400 when no
  * other node takes it). */
@@ -1205,10 +1258,14 @@ static int adapt(struct call *c, const struct aigw_snapshot_node *sn)
 	pc->include_usage = c->include_usage;
 	pc->created = c->ts_ms / 1000;
 	pc->id = c->call_id;
-	if (aigw_provider_build(pc, c->body, c->body_len, &c->preq, &err) == 0)
-		return 0;
-	c->build_error = aigw_pool_strdup(c->req->pool, err.msg);
-	return -1;
+	if (aigw_provider_build(pc, c->body, c->body_len, &c->preq, &err) < 0) {
+		c->build_error = aigw_pool_strdup(c->req->pool, err.msg);
+		return -1;
+	}
+	c->native = c->messages && pc->provider == AIGW_PROVIDER_ANTHROPIC;
+	if (c->native)
+		native_body(c);
+	return 0;
 }
 
 static int start_upstream(struct call *c)
