@@ -117,6 +117,16 @@ static int check_listen(const char *s, struct aigw_err *err)
 	return 0;
 }
 
+static int check_env_name(const char *s, struct aigw_err *err)
+{
+	if (aigw_env_name_valid(s))
+		return 0;
+	return aigw_err_set(err, AIGW_EINVAL,
+			    "'%s' is not an environment variable name "
+			    "(letters, digits and '_', not starting with a digit; "
+			    "the file names the variable, never the secret)", s);
+}
+
 static int check_proxy(const char *s, struct aigw_err *err)
 {
 	return aigw_proxy_check(s, err);
@@ -285,11 +295,7 @@ static int set_key_envs(struct aigw_node *n, struct aigw_strv *names, struct aig
 	size_t count = names->n;
 
 	for (size_t i = 0; i < names->n; i++) {
-		if (!aigw_env_name_valid(names->v[i])) {
-			aigw_err_set(err, AIGW_EINVAL,
-				     "'%s' is not an environment variable name "
-				     "(letters, digits and '_', not starting with a digit; "
-				     "the file names the variable, never the secret)", names->v[i]);
+		if (check_env_name(names->v[i], err)) {
 			aigw_accounts_release(accounts, count);
 			aigw_strv_release(names);
 			return AIGW_EINVAL;
@@ -938,6 +944,7 @@ static int read_value(struct parse *p, const struct directive *d, const struct y
 			}
 			text = item->text;
 			if ((d->type != D_KEYENVS && expand(p, item->text, &text, &empty, &sub)) ||
+			    (d->type == D_KEYENVS && check_env_name(text, &sub)) ||
 			    (d->check && d->check(text, &sub))) {
 				aigw_strv_release(&items);
 				return fail(p, item, item_path, "%s", sub.msg);
