@@ -184,6 +184,22 @@ static struct acct *reusable(struct aigw_accounts *a, const char *node, int inde
 	return NULL;
 }
 
+/* Same nodes, each with the same account states in the same order. */
+static bool same_table(const struct table *x, const struct table *y)
+{
+	if (x->n != y->n)
+		return false;
+	for (size_t i = 0; i < x->n; i++) {
+		if (strcmp(x->nodes[i].name, y->nodes[i].name) != 0 ||
+		    x->nodes[i].n != y->nodes[i].n)
+			return false;
+		for (size_t j = 0; j < x->nodes[i].n; j++)
+			if (x->nodes[i].acc[j] != y->nodes[i].acc[j])
+				return false;
+	}
+	return true;
+}
+
 int aigw_accounts_sync(struct aigw_accounts *a, const struct aigw_node *nodes, size_t n,
 		       struct aigw_err *err)
 {
@@ -254,7 +270,14 @@ int aigw_accounts_sync(struct aigw_accounts *a, const struct aigw_node *nodes, s
 	}
 	qsort(t->nodes, t->n, sizeof(*t->nodes), entry_cmp);
 	t->older = atomic_load(&a->table);
-	atomic_store_explicit(&a->table, t, memory_order_release);
+	/* Most snapshots change no account: then the table in use stays, and
+	 * the tables kept until the end are one per change, not per reload. */
+	if (t->older && same_table(t, t->older)) {
+		t->older = NULL;
+		table_free(t);
+	} else {
+		atomic_store_explicit(&a->table, t, memory_order_release);
+	}
 	pthread_cond_signal(&a->wake);
 	pthread_mutex_unlock(&a->lock);
 	free(kept);

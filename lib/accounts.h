@@ -6,8 +6,10 @@
  * the common path takes no lock: the node table is an immutable array
  * swapped in by aigw_accounts_sync (old tables are kept until
  * aigw_accounts_free, so a pick racing a sync reads a table that stays
- * valid), turns and rest times are atomics. Only OAuth2 accounts take a
- * mutex, to copy their token.
+ * valid; a sync that changes no account publishes nothing), turns and
+ * rest times are atomics. Only OAuth2 accounts take a mutex, to copy their
+ * token. So memory grows by one small table per configuration change
+ * that touches accounts, for the life of the process.
  *
  * OAuth2 client credentials (RFC 6749, section 4.4). One background thread
  * owned by aigw_accounts fetches every token: it POSTs

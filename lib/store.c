@@ -631,8 +631,15 @@ static int migrate(struct aigw_store *s, struct aigw_err *err)
 			return AIGW_EFAIL;
 		if (version > AIGW_STORE_SCHEMA_VERSION)
 			return refuse_newer(s, version, err); /* upgraded meanwhile */
-		if (version == AIGW_STORE_SCHEMA_VERSION)
+		if (version == AIGW_STORE_SCHEMA_VERSION) {
+			/* A new database is not news, not even its later
+			 * steps; an upgraded one is worth a line (one, however
+			 * many steps it took). */
+			if (found > 0)
+				aigw_log_info("database '%s' upgraded to schema version %d",
+					      aigw_store_filename(s), (int)version);
 			return 0;
+		}
 		if ((rc = aigw_store_begin(s, err)))
 			return rc;
 		/* Another process may have migrated while we waited for the
@@ -660,11 +667,6 @@ static int migrate(struct aigw_store *s, struct aigw_err *err)
 			goto fail;
 		if ((rc = aigw_store_commit(s, err)))
 			goto prefix;
-		/* A new database is not news, not even its later steps; an
-		 * upgraded one is worth a line. */
-		if (found > 0)
-			aigw_log_info("database '%s' upgraded to schema version %d",
-				      aigw_store_filename(s), (int)version + 1);
 	}
 
 fail:
