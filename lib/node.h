@@ -45,6 +45,7 @@ enum aigw_origin {
 extern const char *const aigw_origin_names[];
 
 #define AIGW_NODE_WEIGHT_MAX 1000
+#define AIGW_NODE_CONCURRENCY_MAX 1000000
 /* Accounts of one node: enough for a pool of keys, few enough that a
  * round robin over them is a short scan. */
 #define AIGW_NODE_ACCOUNTS_MAX 64
@@ -71,7 +72,6 @@ void aigw_accounts_release(struct aigw_account *accounts, size_t n); /* and the 
 int aigw_account_validate(const struct aigw_account *a, struct aigw_err *err);
 /* "http://host:port" with nothing after the port (a trailing '/' is fine). */
 int aigw_proxy_check(const char *s, struct aigw_err *err);
-#define AIGW_NODE_CONCURRENCY_MAX 1000000
 
 struct aigw_node {
 	int64_t id;               /* database row id; 0 for YAML nodes */
