@@ -10,7 +10,7 @@
 #include "records.h"
 
 enum { O_URL, O_PROVIDER, O_TYPE, O_REGION, O_WEIGHT, O_MODELS, O_API_KEY_ENV,
-       O_MAX_CONC, O_STANDBY, O_REPLACE };
+       O_PROXY, O_MAX_CONC, O_STANDBY, O_REPLACE };
 
 static const struct aigw_opt opts[] = {
 	[O_URL] = { 0, "url", AIGW_OPT_VALUE, "URL", "base URL of the upstream (http or https)", NULL },
@@ -21,8 +21,10 @@ static const struct aigw_opt opts[] = {
 	[O_REGION] = { 0, "region", AIGW_OPT_VALUE, "R", "region label used by geo-aware routing (empty removes it)", NULL },
 	[O_WEIGHT] = { 0, "weight", AIGW_OPT_VALUE, "W", "share of traffic relative to other nodes (1..1000)", NULL },
 	[O_MODELS] = { 0, "models", AIGW_OPT_LIST, "M,...", "models served, as names or globs (empty = any)", NULL },
-	[O_API_KEY_ENV] = { 0, "api-key-env", AIGW_OPT_VALUE, "VAR",
-			    "environment variable that holds the node's credential (empty removes it)", NULL },
+	[O_API_KEY_ENV] = { 0, "api-key-env", AIGW_OPT_VALUE, "VAR[,VAR...]",
+			    "environment variables holding the node's API keys, one account each, taking turns (empty removes them)", NULL },
+	[O_PROXY] = { 0, "proxy", AIGW_OPT_VALUE, "URL",
+		      "outbound HTTP proxy http://host:port for every account of the node (empty removes it)", NULL },
 	[O_MAX_CONC] = { 0, "max-concurrency", AIGW_OPT_VALUE, "N", "requests in flight allowed at once (0 = unlimited)", NULL },
 	[O_STANDBY] = { 0, "standby", AIGW_OPT_NEGFLAG, NULL, "keep the node in reserve until the active pool runs short", NULL },
 	[O_REPLACE] = { 0, "replace", AIGW_OPT_FLAG, NULL, "update nodes that already exist instead of failing", NULL },
@@ -30,9 +32,9 @@ static const struct aigw_opt opts[] = {
 
 static const int add_opts[] = { O_URL | AIGW_OPT_REQUIRED, O_PROVIDER | AIGW_OPT_REQUIRED,
 				O_TYPE, O_REGION, O_WEIGHT, O_MODELS, O_API_KEY_ENV,
-				O_MAX_CONC, O_STANDBY, AIGW_OPT_END };
+				O_PROXY, O_MAX_CONC, O_STANDBY, AIGW_OPT_END };
 static const int update_opts[] = { O_URL, O_PROVIDER, O_TYPE, O_REGION, O_WEIGHT, O_MODELS,
-				   O_API_KEY_ENV, O_MAX_CONC, O_STANDBY, AIGW_OPT_END };
+				   O_API_KEY_ENV, O_PROXY, O_MAX_CONC, O_STANDBY, AIGW_OPT_END };
 static const int import_opts[] = { O_REPLACE, AIGW_OPT_END };
 static const int no_opts[] = { AIGW_OPT_END };
 static const char *const node_arg[] = { "node", NULL };
@@ -70,6 +72,7 @@ static int gather(struct cli *cli, struct aigw_node_changes *c, struct holders *
 	c->url = cli_value(cli, O_URL);
 	c->region = cli_value(cli, O_REGION);
 	c->api_key_env = cli_value(cli, O_API_KEY_ENV);
+	c->proxy = cli_value(cli, O_PROXY);
 	if (cli_has(cli, O_PROVIDER)) {
 		if ((rc = cli_enum(cli, O_PROVIDER, aigw_provider_names, "provider", &h->provider)))
 			return rc;
@@ -122,7 +125,21 @@ static void show_node(struct cli *cli, const struct aigw_node *n)
 	cli_field(cli, "region", "%s", n->region ? n->region : "-");
 	cli_field(cli, "weight", "%lld", (long long)n->weight);
 	cli_field(cli, "models", "%s", *models ? models : "any");
-	cli_field(cli, "api key env", "%s", n->api_key_env ? n->api_key_env : "-");
+	if (aigw_node_accounts_plain(n))
+		cli_field(cli, "api key env", "%s", n->api_key_env ? n->api_key_env : "-");
+	for (size_t i = 0; !aigw_node_accounts_plain(n) && i < n->n_accounts; i++) {
+		const struct aigw_account *a = &n->accounts[i];
+		char label[32];
+		snprintf(label, sizeof(label), n->n_accounts > 1 ? "account %zu" : "account", i + 1);
+		if (a->token_url)
+			cli_field(cli, label, "oauth2 %s (client %s, secret %s%s%s)%s%s",
+				  a->token_url, a->client_id_env, a->client_secret_env,
+				  a->scope ? ", scope " : "", a->scope ? a->scope : "",
+				  a->proxy ? " via " : "", a->proxy ? a->proxy : "");
+		else
+			cli_field(cli, label, "%s%s%s", a->api_key_env ? a->api_key_env : "no key",
+				  a->proxy ? " via " : "", a->proxy ? a->proxy : "");
+	}
 	if (n->max_concurrency)
 		cli_field(cli, "concurrency", "%lld", (long long)n->max_concurrency);
 	else
@@ -237,7 +254,7 @@ int cmd_nodes(struct cli *cli)
 		goto out;
 	if (strcmp(verb, "update") == 0 && !changes.url && !changes.provider && !changes.type &&
 	    !changes.region && !changes.weight && !changes.max_concurrency && !changes.models &&
-	    !changes.api_key_env && !changes.standby) {
+	    !changes.api_key_env && !changes.proxy && !changes.standby) {
 		rc = cli_failf(cli, AIGW_EINVAL, "nothing to update (give at least one option)");
 		goto out;
 	}
@@ -273,8 +290,14 @@ int cmd_nodes(struct cli *cli)
 			n.weight = h.weight;
 		if (changes.models)
 			aigw_strv_copy(&n.models, &h.models);
-		if (changes.api_key_env && *changes.api_key_env)
-			n.api_key_env = aigw_strdup(changes.api_key_env);
+		if ((changes.api_key_env || changes.proxy) &&
+		    aigw_node_set_key_envs(&n, changes.api_key_env ? changes.api_key_env : "",
+					   changes.proxy && *changes.proxy ? changes.proxy : NULL,
+					   &err)) {
+			rc = cli_fail(cli, &err);
+			aigw_node_release(&n);
+			goto out;
+		}
 		n.max_concurrency = h.max_conc;
 		n.standby = h.standby;
 		struct write_job job = { .conf = conf, .node = &n };

@@ -608,6 +608,13 @@ static int node_patch_changes(const struct aigw_node *current, const cJSON *patc
 			value = cJSON_CreateNull();
 		else
 			value = cJSON_Duplicate(m, true);
+		/* api_key_env and accounts say the same thing two ways; the one
+		 * the body gives replaces the other. */
+		if (strcmp(m->string, "api_key_env") == 0)
+			cJSON_ReplaceItemInObjectCaseSensitive(merged, "accounts", cJSON_CreateNull());
+		else if (strcmp(m->string, "accounts") == 0)
+			cJSON_ReplaceItemInObjectCaseSensitive(merged, "api_key_env",
+							       cJSON_CreateNull());
 		if (cJSON_GetObjectItemCaseSensitive(merged, m->string))
 			cJSON_ReplaceItemInObjectCaseSensitive(merged, m->string, value);
 		else
@@ -635,8 +642,8 @@ static int node_patch_changes(const struct aigw_node *current, const cJSON *patc
 			ch->weight = &parsed->weight;
 		else if (strcmp(f, "models") == 0)
 			ch->models = &parsed->models;
-		else if (strcmp(f, "api_key_env") == 0)
-			ch->api_key_env = parsed->api_key_env ? parsed->api_key_env : "";
+		else if (strcmp(f, "api_key_env") == 0 || strcmp(f, "accounts") == 0)
+			ch->accounts_from = parsed;
 		else if (strcmp(f, "max_concurrency") == 0)
 			ch->max_concurrency = &parsed->max_concurrency;
 		else if (strcmp(f, "standby") == 0)

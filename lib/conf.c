@@ -66,6 +66,8 @@ enum dtype {
 	D_ROUTES,   /* sequence of route mappings (top level only) */
 	D_ALIASES,  /* mapping of alias -> model list (top level only) */
 	D_PRICING,  /* mapping of model -> prices (top level only) */
+	D_KEYENVS,  /* node accounts from variable names; a sequence or "A, B" */
+	D_ACCOUNTS, /* node accounts, a sequence of account mappings */
 };
 
 enum {
@@ -118,6 +120,21 @@ static int check_listen(const char *s, struct aigw_err *err)
 	return 0;
 }
 
+static int check_env_name(const char *s, struct aigw_err *err)
+{
+	if (aigw_env_name_valid(s))
+		return 0;
+	return aigw_err_set(err, AIGW_EINVAL,
+			    "'%s' is not an environment variable name "
+			    "(letters, digits and '_', not starting with a digit; "
+			    "the file names the variable, never the secret)", s);
+}
+
+static int check_proxy(const char *s, struct aigw_err *err)
+{
+	return aigw_proxy_check(s, err);
+}
+
 static const char *const auth_names[] = { "keys", "none", NULL };
 
 static int check_glob(const char *s, struct aigw_err *err)
@@ -128,6 +145,7 @@ static int check_glob(const char *s, struct aigw_err *err)
 #define CONF_FIELD(f) offsetof(struct aigw_conf, f)
 #define NODE_FIELD(f) offsetof(struct aigw_node, f)
 #define ROUTE_FIELD(f) offsetof(struct aigw_route, f)
+#define ACCOUNT_FIELD(f) offsetof(struct aigw_account, f)
 
 static const struct directive top_directives[] = {
 	{ "log_level", D_LOGLEVEL, CONF_FIELD(log_level), "info", 0, 0, NULL, NULL,
@@ -198,9 +216,15 @@ static const struct directive node_directives[] = {
 	  "Share of traffic under the weighted policy, relative to the other nodes of a route.", 0 },
 	{ "models", D_LIST, NODE_FIELD(models), NULL, 0, 0, NULL, check_glob,
 	  "Model names or globs the node serves; when empty, any model.", 0 },
-	{ "api_key_env", D_ENV, NODE_FIELD(api_key_env), NULL, 0, 0, NULL, NULL,
+	{ "api_key_env", D_KEYENVS, NODE_FIELD(accounts), NULL, 0, 0, NULL, NULL,
 	  "Name of the environment variable holding the API key. "
-	  "The key itself is never written in the file.", 0 },
+	  "The key itself is never written in the file. Several names (a list, or "
+	  "\"A, B\") make several accounts, which take turns. "
+	  "Not together with accounts.", 0 },
+	{ "accounts", D_ACCOUNTS, NODE_FIELD(accounts), NULL, 0, 0, NULL, NULL,
+	  "Credentials of the node, each a mapping described under Account entries; "
+	  "requests take turns over them, and an account answered 429 rests for its "
+	  "Retry-After. Not together with api_key_env.", 0 },
 	{ "max_concurrency", D_INT, NODE_FIELD(max_concurrency), "0", 0,
 	  AIGW_NODE_CONCURRENCY_MAX, NULL, NULL,
 	  "Most requests in flight to the node at once; 0 means unlimited.", 0 },
@@ -236,6 +260,64 @@ static const struct directive route_directives[] = {
 	  "Route to try when every node of this route has failed.", 0 },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, 0 },
 };
+
+static const struct directive account_directives[] = {
+	{ "api_key_env", D_ENV, ACCOUNT_FIELD(api_key_env), NULL, 0, 0, NULL, NULL,
+	  "Name of the environment variable holding the account's API key.", 0 },
+	{ "token_url", D_STRING, ACCOUNT_FIELD(token_url), NULL, 0, 0, NULL, check_url,
+	  "OAuth2 token endpoint (client credentials grant); the bearer token it "
+	  "gives is used instead of an API key. Tokens are fetched in the background, "
+	  "kept until five minutes before they expire (at 80% of the lifetime for tokens "
+	  "living under ten minutes) and replaced ahead of time.", 0 },
+	{ "client_id_env", D_ENV, ACCOUNT_FIELD(client_id_env), NULL, 0, 0, NULL, NULL,
+	  "Name of the environment variable holding the OAuth2 client id.", 0 },
+	{ "client_secret_env", D_ENV, ACCOUNT_FIELD(client_secret_env), NULL, 0, 0, NULL, NULL,
+	  "Name of the environment variable holding the OAuth2 client secret.", 0 },
+	{ "scope", D_STRING, ACCOUNT_FIELD(scope), NULL, 0, 0, NULL, NULL,
+	  "OAuth2 scope to ask for; when unset, none is sent.", 0 },
+	{ "proxy", D_STRING, ACCOUNT_FIELD(proxy), NULL, 0, 0, NULL, check_proxy,
+	  "Outbound HTTP proxy for this account's requests, http://host:port "
+	  "(https upstreams go through a CONNECT tunnel).", 0 },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, 0 },
+};
+
+static const char both_kinds[] = "api_key_env and accounts cannot both be given (write "
+				 "the keys as accounts)";
+
+/* Installs the accounts read for a node (taken), refusing a second set. */
+static int set_accounts(struct aigw_node *n, struct aigw_account *accounts, size_t count,
+			struct aigw_err *err)
+{
+	if (n->n_accounts) {
+		aigw_accounts_release(accounts, count);
+		return aigw_err_set(err, AIGW_EINVAL, "%s", both_kinds);
+	}
+	if (count > AIGW_NODE_ACCOUNTS_MAX) {
+		aigw_accounts_release(accounts, count);
+		return aigw_err_set(err, AIGW_EINVAL, "more than %d accounts",
+				    AIGW_NODE_ACCOUNTS_MAX);
+	}
+	aigw_node_set_accounts_take(n, accounts, count);
+	return 0;
+}
+
+/* api_key_env's names (taken) become one plain account each. */
+static int set_key_envs(struct aigw_node *n, struct aigw_strv *names, struct aigw_err *err)
+{
+	struct aigw_account *accounts = aigw_calloc(names->n ? names->n : 1, sizeof(*accounts));
+	size_t count = names->n;
+
+	for (size_t i = 0; i < names->n; i++) {
+		if (check_env_name(names->v[i], err)) {
+			aigw_accounts_release(accounts, count);
+			aigw_strv_release(names);
+			return AIGW_EINVAL;
+		}
+		accounts[i].api_key_env = aigw_strdup(names->v[i]);
+	}
+	aigw_strv_release(names);
+	return set_accounts(n, accounts, count, err);
+}
 
 /* Nodes and routes are read by the same code; this says how to handle one. */
 struct entity {
@@ -313,6 +395,8 @@ static int set_list(const struct directive *d, void *target, struct aigw_strv *i
 			return AIGW_EINVAL;
 		}
 	}
+	if (d->type == D_KEYENVS)
+		return set_key_envs(target, items, err);
 	aigw_strv_release(sv);
 	*sv = *items;
 	items->v = NULL;
@@ -391,11 +475,13 @@ static int set_text(const struct directive *d, void *target, const char *text,
 		*(int *)field = e;
 		return 0;
 	case D_LIST:
+	case D_KEYENVS:
 		if (aigw_strv_split(&items, text, ',', err))
 			return AIGW_EINVAL;
 		return set_list(d, target, &items, err);
 	case D_NODES:
 	case D_ROUTES:
+	case D_ACCOUNTS:
 		break;
 	case D_ALIASES:
 	case D_PRICING:
@@ -724,6 +810,8 @@ static int expand(struct parse *p, const char *s, const char **out, bool *empty,
 
 static int read_mapping(struct parse *p, const struct ynode *map, const char *path,
 			const struct directive *ds, void *target);
+static int json_value(const struct directive *d, const cJSON *j, void *target,
+		      struct aigw_err *err);
 
 static const struct ynode *mapping_value(const struct ynode *map, const char *key)
 {
@@ -924,6 +1012,39 @@ static int read_pricing(struct parse *p, const struct ynode *map, const char *pa
 	return 0;
 }
 
+/* A node's accounts: a sequence of account mappings, each validated. */
+static int read_accounts(struct parse *p, const struct ynode *seq, const char *path,
+			 struct aigw_node *n)
+{
+	struct aigw_account *accounts;
+	char item_path[PATH_MAX_LEN];
+	struct aigw_err sub;
+	size_t count = 0;
+	int rc = 0;
+
+	if (seq->kind != Y_SEQUENCE)
+		return fail(p, seq, path, "expected a list of account entries, got %s",
+			    kind_name(seq));
+	accounts = aigw_calloc(seq->n ? seq->n : 1, sizeof(*accounts));
+	for (const struct ynode *item = seq->child; item && !rc; item = item->next, count++) {
+		path_printf(item_path, sizeof(item_path), "%s[%zu]", path, count);
+		if (item->kind != Y_MAPPING)
+			rc = fail(p, item, item_path, "expected an account mapping, got %s",
+				  kind_name(item));
+		else if (!(rc = read_mapping(p, item, item_path, account_directives,
+					     &accounts[count])) &&
+			 aigw_account_validate(&accounts[count], &sub))
+			rc = fail(p, item, item_path, "%s", sub.msg);
+	}
+	if (rc) {
+		aigw_accounts_release(accounts, seq->n);
+		return rc;
+	}
+	if (set_accounts(n, accounts, count, &sub))
+		return fail(p, seq, path, "%s", sub.msg);
+	return 0;
+}
+
 /* Applies one YAML value to directive d of target. *given is false when
  * the value is null (the directive keeps its default). */
 static int read_value(struct parse *p, const struct directive *d, const struct ynode *v,
@@ -956,7 +1077,9 @@ static int read_value(struct parse *p, const struct directive *d, const struct y
 	}
 	if (v->null)
 		return 0;
-	if (d->type == D_LIST && v->kind == Y_SEQUENCE) {
+	if (d->type == D_ACCOUNTS)
+		return read_accounts(p, v, path, target);
+	if ((d->type == D_LIST || d->type == D_KEYENVS) && v->kind == Y_SEQUENCE) {
 		struct aigw_strv items = AIGW_STRV_INIT;
 		size_t i = 0;
 
@@ -969,7 +1092,9 @@ static int read_value(struct parse *p, const struct directive *d, const struct y
 				return fail(p, item, item_path, "expected a string, got %s",
 					    item->null ? "nothing" : kind_name(item));
 			}
-			if (expand(p, item->text, &text, &empty, &sub) ||
+			text = item->text;
+			if ((d->type != D_KEYENVS && expand(p, item->text, &text, &empty, &sub)) ||
+			    (d->type == D_KEYENVS && check_env_name(text, &sub)) ||
 			    (d->check && d->check(text, &sub))) {
 				aigw_strv_release(&items);
 				return fail(p, item, item_path, "%s", sub.msg);
@@ -982,10 +1107,10 @@ static int read_value(struct parse *p, const struct directive *d, const struct y
 	}
 	if (v->kind != Y_SCALAR)
 		return fail(p, v, path, "expected %s, got %s",
-			    d->type == D_LIST ? "a list of strings" : "a single value",
-			    kind_name(v));
+			    d->type == D_LIST || d->type == D_KEYENVS ? "a list of strings" :
+			    "a single value", kind_name(v));
 	text = v->text;
-	if (d->type != D_ENV) {
+	if (d->type != D_ENV && d->type != D_KEYENVS) {
 		if (expand(p, v->text, &text, &empty, &sub))
 			return fail(p, v, path, "%s", sub.msg);
 		if (empty) {
@@ -1257,6 +1382,55 @@ int aigw_conf_parse_nodes_yaml(const char *name, const char *text, size_t len,
 	return 0;
 }
 
+/* A node's accounts from a JSON array of objects keyed like the YAML. */
+static int json_accounts(const cJSON *j, struct aigw_node *n, struct aigw_err *err)
+{
+	struct aigw_account *accounts;
+	const cJSON *item, *member;
+	struct aigw_err sub;
+	size_t count = 0, size;
+	int rc = 0;
+
+	if (!cJSON_IsArray(j))
+		return aigw_err_set(err, AIGW_EINVAL, "expected an array of objects, got %s",
+				    aigw_json_kind(j));
+	size = (size_t)cJSON_GetArraySize(j);
+	accounts = aigw_calloc(size ? size : 1, sizeof(*accounts));
+	cJSON_ArrayForEach(item, j) {
+		struct aigw_account *a = &accounts[count++];
+
+		if (!cJSON_IsObject(item)) {
+			rc = aigw_err_set(err, AIGW_EINVAL, "[%zu]: expected an object, got %s",
+					  count - 1, aigw_json_kind(item));
+			break;
+		}
+		cJSON_ArrayForEach(member, item) {
+			const struct directive *d = find_directive(account_directives,
+								   member->string);
+			if (!d) {
+				unknown_directive(account_directives, member->string, &sub);
+				rc = aigw_err_set(err, AIGW_EINVAL, "[%zu].%s: %s", count - 1,
+						  member->string, sub.msg);
+				break;
+			}
+			if (!cJSON_IsNull(member) && json_value(d, member, a, &sub)) {
+				rc = aigw_err_set(err, AIGW_EINVAL, "[%zu].%s: %s", count - 1,
+						  d->name, sub.msg);
+				break;
+			}
+		}
+		if (!rc && aigw_account_validate(a, &sub))
+			rc = aigw_err_set(err, AIGW_EINVAL, "[%zu]: %s", count - 1, sub.msg);
+		if (rc)
+			break;
+	}
+	if (rc) {
+		aigw_accounts_release(accounts, size);
+		return rc;
+	}
+	return set_accounts(n, accounts, count, err);
+}
+
 /* Applies one JSON member to directive d of target (a node or a route),
  * checking its JSON type first and then going through the same conversion
  * as the file. */
@@ -1282,7 +1456,10 @@ static int json_value(const struct directive *d, const cJSON *j, void *target,
 			return aigw_err_set(err, AIGW_EINVAL, "expected true or false, got %s",
 					    aigw_json_kind(j));
 		return set_text(d, target, cJSON_IsTrue(j) ? "true" : "false", err);
+	case D_ACCOUNTS:
+		return json_accounts(j, target, err);
 	case D_LIST:
+	case D_KEYENVS:
 		if (cJSON_IsArray(j)) {
 			struct aigw_strv items = AIGW_STRV_INIT;
 			const cJSON *item;
@@ -1436,6 +1613,8 @@ static void describe_type(struct aigw_buf *b, const struct directive *d)
 	case D_ROUTES: aigw_buf_puts(b, "list of route entries"); break;
 	case D_ALIASES: aigw_buf_puts(b, "mapping of name to model or list of models"); break;
 	case D_PRICING: aigw_buf_puts(b, "mapping of model to prices"); break;
+	case D_KEYENVS: aigw_buf_puts(b, "environment variable name, or a list of them"); break;
+	case D_ACCOUNTS: aigw_buf_puts(b, "list of account entries"); break;
 	}
 	if (d->flags & F_REQUIRED)
 		aigw_buf_puts(b, "; required");
@@ -1465,5 +1644,6 @@ void aigw_conf_doc_roff(struct aigw_buf *out)
 {
 	roff_section(out, "Top level", top_directives);
 	roff_section(out, "Node entries", node_directives);
+	roff_section(out, "Account entries", account_directives);
 	roff_section(out, "Route entries", route_directives);
 }

@@ -289,6 +289,51 @@ static const struct error_case error_cases[] = {
 	{ "secret in api_key_env", NODE_HEAD "    api_key_env: sk-123456\n",
 	  "t.yaml:5:18: nodes[0].api_key_env: 'sk-123456' is not an environment variable name",
 	  NULL },
+	{ "bad name in an api_key_env list", NODE_HEAD "    api_key_env: [A, sk-1]\n",
+	  "t.yaml:5:22: nodes[0].api_key_env[1]: 'sk-1' is not an environment variable name",
+	  NULL },
+	{ "bad name in an api_key_env string", NODE_HEAD "    api_key_env: \"A, 1B\"\n",
+	  "t.yaml:5:18: nodes[0].api_key_env: '1B' is not an environment variable name", NULL },
+	{ "api_key_env and accounts", NODE_HEAD "    api_key_env: A\n    accounts:\n"
+	  "      - api_key_env: B\n",
+	  "t.yaml:7:7: nodes[0].accounts: api_key_env and accounts cannot both be given", NULL },
+	{ "accounts and api_key_env", NODE_HEAD "    accounts:\n      - api_key_env: B\n"
+	  "    api_key_env: A\n",
+	  "t.yaml:7:18: nodes[0].api_key_env: api_key_env and accounts cannot both be given",
+	  NULL },
+	{ "accounts not a list", NODE_HEAD "    accounts: A\n",
+	  "t.yaml:5:15: nodes[0].accounts: expected a list of account entries, got a scalar",
+	  NULL },
+	{ "account not a mapping", NODE_HEAD "    accounts:\n      - A\n",
+	  "t.yaml:6:9: nodes[0].accounts[0]: expected an account mapping, got a scalar", NULL },
+	{ "unknown account key", NODE_HEAD "    accounts:\n      - api_key_evn: A\n",
+	  "t.yaml:6:9: nodes[0].accounts[0].api_key_evn: unknown directive 'api_key_evn' "
+	  "(did you mean 'api_key_env'?)", NULL },
+	{ "oauth2 without a secret", NODE_HEAD "    accounts:\n"
+	  "      - token_url: https://auth.example/token\n        client_id_env: ID\n",
+	  "t.yaml:6:9: nodes[0].accounts[0]: OAuth2 account has no client_secret_env", NULL },
+	{ "oauth2 without a token_url", NODE_HEAD "    accounts:\n"
+	  "      - client_id_env: ID\n        client_secret_env: SECRET\n",
+	  "t.yaml:6:9: nodes[0].accounts[0]: OAuth2 account has no token_url", NULL },
+	{ "key and oauth2 in one account", NODE_HEAD "    accounts:\n"
+	  "      - api_key_env: K\n        token_url: https://auth.example/token\n"
+	  "        client_id_env: ID\n        client_secret_env: SECRET\n",
+	  "t.yaml:6:9: nodes[0].accounts[0]: an account has api_key_env or OAuth2", NULL },
+	{ "bad token_url", NODE_HEAD "    accounts:\n      - token_url: auth.example\n",
+	  "t.yaml:6:20: nodes[0].accounts[0].token_url: ", NULL },
+	{ "secret in client_secret_env", NODE_HEAD "    accounts:\n"
+	  "      - client_secret_env: hunter2!\n",
+	  "t.yaml:6:28: nodes[0].accounts[0].client_secret_env: 'hunter2!' is not an "
+	  "environment variable name", NULL },
+	{ "proxy with a path", NODE_HEAD "    accounts:\n      - proxy: http://p:3128/x\n",
+	  "t.yaml:6:16: nodes[0].accounts[0].proxy: proxy 'http://p:3128/x' is not "
+	  "http://host:port", NULL },
+	{ "https proxy", NODE_HEAD "    accounts:\n      - proxy: https://p:3128\n",
+	  "t.yaml:6:16: nodes[0].accounts[0].proxy: proxy 'https://p:3128' is not "
+	  "http://host:port", NULL },
+	{ "proxy without a port", NODE_HEAD "    accounts:\n      - proxy: http://p\n",
+	  "t.yaml:6:16: nodes[0].accounts[0].proxy: proxy 'http://p' is not http://host:port",
+	  NULL },
 	{ "missing url", "nodes:\n  - name: a\n    provider: openai\n",
 	  "t.yaml:2:5: nodes[0].url: required directive is missing", NULL },
 	{ "missing route nodes", "routes:\n  - name: r\n    path: /v1\n",
@@ -842,12 +887,122 @@ static void test_json_node_errors(void **state)
 
 /* ------------------------------------------------------------------ docs */
 
+/* ---------------------------------------------------------- accounts */
+
+static void test_accounts(void **state)
+{
+	struct aigw_conf c;
+	struct aigw_err err = { 0, "" };
+	const struct aigw_node *n;
+
+	(void)state;
+	aigw_conf_init(&c);
+	setenv("AIGW_TEST_PROXY", "http://10.0.0.1:3128", 1);
+	if (load(&c,
+		 "nodes:\n"
+		 "  - {name: one, url: http://a, provider: openai, api_key_env: A}\n"
+		 "  - {name: list, url: http://a, provider: openai, api_key_env: [A, B]}\n"
+		 "  - {name: text, url: http://a, provider: openai, api_key_env: 'A, B, C'}\n"
+		 "  - name: many\n"
+		 "    url: https://a.example\n"
+		 "    provider: openai\n"
+		 "    accounts:\n"
+		 "      - api_key_env: K1\n"
+		 "        proxy: ${AIGW_TEST_PROXY}\n"
+		 "      - token_url: https://login.example/oauth2/token\n"
+		 "        client_id_env: CID\n"
+		 "        client_secret_env: CSECRET\n"
+		 "        scope: api://gateway/.default\n"
+		 "      - proxy: http://10.0.0.2:8080\n"
+		 "  - {name: none, url: http://a, provider: openai, accounts: []}\n", &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(c.n_nodes, 5);
+	n = &c.nodes[0];
+	assert_int_equal(n->n_accounts, 1);
+	assert_string_equal(n->api_key_env, "A");
+	assert_string_equal(n->accounts[0].api_key_env, "A");
+	assert_true(aigw_node_accounts_plain(n));
+	for (int i = 1; i <= 2; i++) {
+		n = &c.nodes[i];
+		assert_int_equal(n->n_accounts, (size_t)i + 1);
+		assert_string_equal(n->api_key_env, "A");
+		assert_string_equal(n->accounts[1].api_key_env, "B");
+		assert_null(n->accounts[1].proxy);
+		assert_false(aigw_node_accounts_plain(n));
+	}
+	assert_string_equal(c.nodes[2].accounts[2].api_key_env, "C");
+	n = &c.nodes[3];
+	assert_int_equal(n->n_accounts, 3);
+	assert_string_equal(n->api_key_env, "K1");
+	assert_string_equal(n->accounts[0].proxy, "http://10.0.0.1:3128");
+	assert_string_equal(n->accounts[1].token_url, "https://login.example/oauth2/token");
+	assert_string_equal(n->accounts[1].client_id_env, "CID");
+	assert_string_equal(n->accounts[1].client_secret_env, "CSECRET");
+	assert_string_equal(n->accounts[1].scope, "api://gateway/.default");
+	assert_null(n->accounts[1].api_key_env);
+	assert_null(n->accounts[2].api_key_env);
+	assert_string_equal(n->accounts[2].proxy, "http://10.0.0.2:8080");
+	assert_int_equal(c.nodes[4].n_accounts, 0);
+	assert_null(c.nodes[4].api_key_env);
+	aigw_conf_release(&c);
+}
+
+static void test_json_accounts(void **state)
+{
+	static const struct {
+		const char *json, *msg;
+	} bad[] = {
+		{ "{\"name\": \"n\", \"url\": \"http://x\", \"provider\": \"openai\","
+		  " \"accounts\": {}}", "accounts: expected an array of objects, got an object" },
+		{ "{\"name\": \"n\", \"url\": \"http://x\", \"provider\": \"openai\","
+		  " \"accounts\": [1]}", "accounts: [0]: expected an object, got a number" },
+		{ "{\"name\": \"n\", \"url\": \"http://x\", \"provider\": \"openai\","
+		  " \"accounts\": [{\"proxy\": \"socks5://p:1\"}]}",
+		  "accounts: [0].proxy: proxy 'socks5://p:1' is not http://host:port" },
+		{ "{\"name\": \"n\", \"url\": \"http://x\", \"provider\": \"openai\","
+		  " \"accounts\": [{\"token_url\": \"https://t\"}]}",
+		  "accounts: [0]: OAuth2 account has no client_id_env" },
+		{ "{\"name\": \"n\", \"url\": \"http://x\", \"provider\": \"openai\","
+		  " \"api_key_env\": \"A\", \"accounts\": [{\"api_key_env\": \"B\"}]}",
+		  "accounts: api_key_env and accounts cannot both be given" },
+	};
+	struct aigw_node node;
+	struct aigw_err err = { 0, "" };
+
+	(void)state;
+	if (from_json("{\"name\": \"n\", \"url\": \"http://x\", \"provider\": \"openai\","
+		      " \"api_key_env\": null, \"accounts\": [{\"api_key_env\": \"A\","
+		      " \"proxy\": \"http://p:1\", \"scope\": null},"
+		      " {\"token_url\": \"https://t/token\", \"client_id_env\": \"I\","
+		      " \"client_secret_env\": \"S\"}]}", &node, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(node.n_accounts, 2);
+	assert_string_equal(node.api_key_env, "A");
+	assert_string_equal(node.accounts[0].proxy, "http://p:1");
+	assert_string_equal(node.accounts[1].client_secret_env, "S");
+	aigw_node_release(&node);
+	if (from_json("{\"name\": \"n\", \"url\": \"http://x\", \"provider\": \"openai\","
+		      " \"api_key_env\": [\"A\", \"B\"]}", &node, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(node.n_accounts, 2);
+	aigw_node_release(&node);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		aigw_node_init(&node);
+		if (from_json(bad[i].json, &node, &err) != AIGW_EINVAL)
+			fail_msg("'%s' was accepted", bad[i].json);
+		if (strncmp(err.msg, bad[i].msg, strlen(bad[i].msg)) != 0)
+			fail_msg("'%s': '%s' does not start with '%s'", bad[i].json, err.msg,
+				 bad[i].msg);
+	}
+}
+
 static void test_doc_roff(void **state)
 {
 	static const char *const names[] = {
 		"log_level", "nodes", "routes",
 		"name", "url", "provider", "type", "region", "weight", "models", "api_key_env",
-		"max_concurrency", "standby", "enabled",
+		"accounts", "max_concurrency", "standby", "enabled",
+		"token_url", "client_id_env", "client_secret_env", "scope", "proxy",
 		"path", "method", "model", "headers", "policy", "retries", "timeout", "fallback",
 	};
 	struct aigw_buf b = AIGW_BUF_INIT;
@@ -862,6 +1017,7 @@ static void test_doc_roff(void **state)
 	}
 	assert_prefix(b.data, ".SS Top level\n");
 	assert_contains(b.data, "\n.SS Node entries\n");
+	assert_contains(b.data, "\n.SS Account entries\n");
 	assert_contains(b.data, "\n.SS Route entries\n");
 	assert_true(strstr(b.data, "Node entries") < strstr(b.data, "Route entries"));
 	assert_contains(b.data, "(integer 1..1000; default 1)");
@@ -897,6 +1053,8 @@ int main(void)
 		cmocka_unit_test(test_import_yaml_errors),
 		cmocka_unit_test(test_json_node),
 		cmocka_unit_test(test_json_node_errors),
+		cmocka_unit_test(test_accounts),
+		cmocka_unit_test(test_json_accounts),
 		cmocka_unit_test(test_doc_roff),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

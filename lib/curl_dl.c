@@ -59,6 +59,7 @@ static void load(void)
 	    bind_symbol(lib, "curl_easy_setopt", &a->easy_setopt) ||
 	    bind_symbol(lib, "curl_easy_getinfo", &a->easy_getinfo) ||
 	    bind_symbol(lib, "curl_easy_pause", &a->easy_pause) ||
+	    bind_symbol(lib, "curl_easy_perform", &a->easy_perform) ||
 	    bind_symbol(lib, "curl_multi_init", &a->multi_init) ||
 	    bind_symbol(lib, "curl_multi_cleanup", &a->multi_cleanup) ||
 	    bind_symbol(lib, "curl_multi_setopt", &a->multi_setopt) ||

@@ -29,6 +29,7 @@ struct aigw_curl_api {
 	CURLcode (*easy_setopt)(CURL *e, CURLoption opt, ...);
 	CURLcode (*easy_getinfo)(CURL *e, CURLINFO info, ...);
 	CURLcode (*easy_pause)(CURL *e, int bitmask);
+	CURLcode (*easy_perform)(CURL *e); /* blocking: only lib/accounts.c's own thread */
 	CURLM *(*multi_init)(void);
 	CURLMcode (*multi_cleanup)(CURLM *m);
 	CURLMcode (*multi_setopt)(CURLM *m, CURLMoption opt, ...);
@@ -64,6 +65,7 @@ int aigw_curl_load(struct aigw_err *err);
 #define curl_easy_setopt(...) (aigw_curl.easy_setopt(__VA_ARGS__))
 #define curl_easy_getinfo(...) (aigw_curl.easy_getinfo(__VA_ARGS__))
 #define curl_easy_pause(...) (aigw_curl.easy_pause(__VA_ARGS__))
+#define curl_easy_perform(...) (aigw_curl.easy_perform(__VA_ARGS__))
 #define curl_multi_init() (aigw_curl.multi_init())
 #define curl_multi_cleanup(...) (aigw_curl.multi_cleanup(__VA_ARGS__))
 #define curl_multi_setopt(...) (aigw_curl.multi_setopt(__VA_ARGS__))

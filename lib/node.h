@@ -46,6 +46,32 @@ extern const char *const aigw_origin_names[];
 
 #define AIGW_NODE_WEIGHT_MAX 1000
 #define AIGW_NODE_CONCURRENCY_MAX 1000000
+/* Accounts of one node: enough for a pool of keys, few enough that a
+ * round robin over them is a short scan. */
+#define AIGW_NODE_ACCOUNTS_MAX 64
+
+/* One credential of a node. An account is an API key (api_key_env), OAuth2
+ * client credentials (token_url, client_id_env, client_secret_env, scope),
+ * or neither (no credential, say only a proxy). Secrets never live here:
+ * the *_env fields name environment variables. */
+struct aigw_account {
+	char *api_key_env;        /* variable holding the API key; NULL: none */
+	char *token_url;          /* OAuth2 token endpoint; NULL: no OAuth2 */
+	char *client_id_env;      /* variable holding the OAuth2 client id */
+	char *client_secret_env;  /* variable holding the OAuth2 client secret */
+	char *scope;              /* OAuth2 scope; NULL: none asked */
+	char *proxy;              /* outbound proxy "http://host:port"; NULL: direct */
+};
+
+void aigw_account_release(struct aigw_account *a); /* frees and zeroes */
+void aigw_account_copy(struct aigw_account *dst, const struct aigw_account *src);
+bool aigw_account_equal(const struct aigw_account *a, const struct aigw_account *b);
+void aigw_accounts_release(struct aigw_account *accounts, size_t n); /* and the array */
+/* An account is one kind or the other, OAuth2 complete, names valid, the
+ * proxy http://host:port; the message names the field. */
+int aigw_account_validate(const struct aigw_account *a, struct aigw_err *err);
+/* "http://host:port" with nothing after the port (a trailing '/' is fine). */
+int aigw_proxy_check(const char *s, struct aigw_err *err);
 
 struct aigw_node {
 	int64_t id;               /* database row id; 0 for YAML nodes */
@@ -56,7 +82,13 @@ struct aigw_node {
 	char *region;             /* NULL: no region */
 	int64_t weight;           /* 1..AIGW_NODE_WEIGHT_MAX */
 	struct aigw_strv models;  /* model names or globs; empty: any model */
-	char *api_key_env;        /* variable holding the credential; NULL: none */
+	/* The node's accounts in order; requests take turns (lib/accounts.h).
+	 * api_key_env mirrors accounts[0].api_key_env for code that knows one
+	 * key only; when n_accounts is 0 and api_key_env is set, the node has
+	 * that one account (aigw_node_normalize makes it explicit). */
+	struct aigw_account *accounts;
+	size_t n_accounts;
+	char *api_key_env;        /* the first account's key variable; NULL: none */
 	int64_t max_concurrency;  /* 0: unlimited */
 	bool standby;             /* only used when the active pool is short */
 	int state;                /* enum aigw_node_state */
@@ -70,6 +102,20 @@ void aigw_node_init(struct aigw_node *n);
 void aigw_node_release(struct aigw_node *n);
 void aigw_node_copy(struct aigw_node *dst, const struct aigw_node *src);
 void aigw_nodes_free(struct aigw_node *nodes, size_t n);
+
+/* Replaces the node's accounts with accounts[0..n) (taken, array too) and
+ * refreshes the api_key_env mirror. */
+void aigw_node_set_accounts_take(struct aigw_node *n, struct aigw_account *accounts,
+				 size_t count);
+/* One plain account per name in "A,B" (or "" for none), each with proxy
+ * (NULL: direct). Fails on a bad name or proxy, leaving n as it was. */
+int aigw_node_set_key_envs(struct aigw_node *n, const char *names, const char *proxy,
+			   struct aigw_err *err);
+/* Makes a lone api_key_env an explicit account, so accounts is complete. */
+void aigw_node_normalize(struct aigw_node *n);
+/* True when the accounts say nothing api_key_env alone cannot (at most
+ * one account, which has only an api_key_env): stored in that column. */
+bool aigw_node_accounts_plain(const struct aigw_node *n);
 
 /* Checks every field (name syntax, URL, ranges, env var name, model
  * patterns); the message names the field. */

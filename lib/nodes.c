@@ -43,7 +43,40 @@ int aigw_nodes_add(struct aigw_store *s, const struct aigw_conf *conf, struct ai
 	return rc;
 }
 
-static void apply(struct aigw_node *n, const struct aigw_node_changes *c)
+/* Sets (or with "" removes) the proxy of every account; accounts left
+ * with nothing are dropped, and a proxy on a node without accounts makes
+ * one account that has only the proxy. */
+static int apply_proxy(struct aigw_node *n, const char *proxy, struct aigw_err *err)
+{
+	size_t kept = 0;
+
+	if (*proxy && aigw_proxy_check(proxy, err))
+		return AIGW_EINVAL;
+	if (!n->n_accounts) {
+		if (*proxy)
+			return aigw_node_set_key_envs(n, "", proxy, err);
+		return 0;
+	}
+	for (size_t i = 0; i < n->n_accounts; i++) {
+		struct aigw_account *a = &n->accounts[i];
+		free(a->proxy);
+		a->proxy = *proxy ? aigw_strdup(proxy) : NULL;
+		if (!a->api_key_env && !a->token_url && !a->proxy)
+			aigw_account_release(a);
+		else
+			n->accounts[kept++] = *a;
+	}
+	if (kept == 0) {
+		aigw_node_set_accounts_take(n, NULL, 0);
+		return 0;
+	}
+	n->n_accounts = kept;
+	free(n->api_key_env);
+	n->api_key_env = n->accounts[0].api_key_env ? aigw_strdup(n->accounts[0].api_key_env) : NULL;
+	return 0;
+}
+
+static int apply(struct aigw_node *n, const struct aigw_node_changes *c, struct aigw_err *err)
 {
 	if (c->url) {
 		free(n->url);
@@ -65,12 +98,30 @@ static void apply(struct aigw_node *n, const struct aigw_node_changes *c)
 		aigw_strv_release(&n->models);
 		aigw_strv_copy(&n->models, c->models);
 	}
+	if (c->accounts_from) {
+		struct aigw_node tmp;
+		aigw_node_copy(&tmp, c->accounts_from);
+		aigw_node_set_accounts_take(n, tmp.accounts, tmp.n_accounts);
+		tmp.accounts = NULL;
+		tmp.n_accounts = 0;
+		aigw_node_release(&tmp);
+	}
+	aigw_node_normalize(n);
 	if (c->api_key_env) {
-		free(n->api_key_env);
-		n->api_key_env = *c->api_key_env ? aigw_strdup(c->api_key_env) : NULL;
+		const char *proxy = c->proxy && *c->proxy ? c->proxy :
+				    !c->proxy && n->n_accounts ? n->accounts[0].proxy : NULL;
+		char *keep = proxy ? aigw_strdup(proxy) : NULL;
+		int rc = aigw_node_set_key_envs(n, c->api_key_env, keep, err);
+		free(keep);
+		if (rc)
+			return rc;
+	} else if (c->proxy) {
+		if (apply_proxy(n, c->proxy, err))
+			return AIGW_EINVAL;
 	}
 	if (c->standby)
 		n->standby = *c->standby;
+	return 0;
 }
 
 /* Reads the database node for a change, refusing YAML nodes. Opens the
@@ -114,7 +165,11 @@ int aigw_nodes_update(struct aigw_store *s, const struct aigw_conf *conf, const 
 	int rc = begin_change(s, conf, name, out, err);
 	if (rc)
 		return rc;
-	apply(out, c);
+	if ((rc = apply(out, c, err))) {
+		aigw_store_rollback(s);
+		aigw_node_release(out);
+		return rc;
+	}
 	return finish_change(s, out, err);
 }
 

@@ -13,8 +13,12 @@
 #include "node.h"
 #include "store.h"
 
-/* Fields to change; NULL leaves a field as it is. For region and
- * api_key_env, "" removes the value. */
+/* Fields to change; NULL leaves a field as it is. For region,
+ * api_key_env and proxy, "" removes the value. api_key_env "A,B" makes one
+ * account per name (replacing every account; they keep the proxy the
+ * first account had unless proxy is given); proxy alone sets or removes
+ * the proxy of every account. accounts_from, when set, replaces the
+ * accounts with that node's (the admin API's "accounts"). */
 struct aigw_node_changes {
 	const char *url;
 	const int *provider, *type;
@@ -22,6 +26,8 @@ struct aigw_node_changes {
 	const int64_t *weight, *max_concurrency;
 	const struct aigw_strv *models;
 	const char *api_key_env;
+	const char *proxy;
+	const struct aigw_node *accounts_from;
 	const bool *standby;
 };
 

@@ -64,8 +64,27 @@ cJSON *aigw_key_json(const struct aigw_key *k, const char *secret)
 	return o;
 }
 
+cJSON *aigw_accounts_json(const struct aigw_account *accounts, size_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (size_t i = 0; i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+		add_string_or_null(o, "api_key_env", accounts[i].api_key_env);
+		add_string_or_null(o, "token_url", accounts[i].token_url);
+		add_string_or_null(o, "client_id_env", accounts[i].client_id_env);
+		add_string_or_null(o, "client_secret_env", accounts[i].client_secret_env);
+		add_string_or_null(o, "scope", accounts[i].scope);
+		add_string_or_null(o, "proxy", accounts[i].proxy);
+		cJSON_AddItemToArray(a, o);
+	}
+	return a;
+}
+
 cJSON *aigw_node_json(const struct aigw_node *n)
 {
+	bool plain = aigw_node_accounts_plain(n);
+
 	cJSON *o = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(o, "name", n->name);
@@ -75,7 +94,12 @@ cJSON *aigw_node_json(const struct aigw_node *n)
 	add_string_or_null(o, "region", n->region);
 	cJSON_AddNumberToObject(o, "weight", (double)n->weight);
 	cJSON_AddItemToObject(o, "models", aigw_json_strv(&n->models));
-	add_string_or_null(o, "api_key_env", n->api_key_env);
+	/* One of the two, as a node entry says it: a record reads back. */
+	add_string_or_null(o, "api_key_env", plain ? n->api_key_env : NULL);
+	if (plain)
+		cJSON_AddNullToObject(o, "accounts");
+	else
+		cJSON_AddItemToObject(o, "accounts", aigw_accounts_json(n->accounts, n->n_accounts));
 	cJSON_AddNumberToObject(o, "max_concurrency", (double)n->max_concurrency);
 	cJSON_AddBoolToObject(o, "standby", n->standby);
 	cJSON_AddStringToObject(o, "state", aigw_node_state_names[n->state]);

@@ -18,8 +18,15 @@ cJSON *aigw_key_json(const struct aigw_key *k, const char *secret);
 
 /* A node record: the fields of an aigw.yaml node entry (the keys
  * `aigw nodes import` reads) plus state, source and, for YAML nodes,
- * defined_at. Caller owns the result. */
+ * defined_at. Credentials show as api_key_env when the node has at most
+ * one account with only a key (accounts is then null), else as accounts
+ * (api_key_env null): variable names, token URL, scope and proxy, never a
+ * secret. Caller owns the result. */
 cJSON *aigw_node_json(const struct aigw_node *n);
+
+/* An array of account objects (every field, null when unset); the same
+ * shape the nodes table keeps in its accounts column. */
+cJSON *aigw_accounts_json(const struct aigw_account *accounts, size_t n);
 
 /* A route record: the fields of an aigw.yaml route entry plus source and,
  * for YAML routes, defined_at. Caller owns the result. */

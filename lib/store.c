@@ -38,8 +38,9 @@
  *   v2  request_log: one row per request (time, key, route, node, model,
  *       status, latency, tokens, cost) with indexes on time and on each
  *       grouping column, for `aigw stats --since D --by X`
- *   v3  cache: response cache entries (request hash, body, expiry)
- *   v4  ledger: spend per key and period, for budgets that survive restarts
+ *   v3  nodes.accounts: a node's accounts as a JSON array (below)
+ *   v4  cache: response cache entries (request hash, body, expiry)
+ *   v5  ledger: spend per key and period, for budgets that survive restarts
  *
  * Enum columns hold the names used on the command line and in aigw.yaml
  * (e.g. 'openai', 'draining') so that `sqlite3 aigw.db` is readable without
@@ -177,6 +178,14 @@ static const char *const migrations[] = {
 	"  priced INTEGER NOT NULL,"
 	"  PRIMARY KEY (minute, route, node, key_id, model, status_class)"
 	") WITHOUT ROWID;",
+	/* v3: several accounts per node. The column holds a JSON array of
+	 * account objects (the shape of aigw_accounts_json) and is NULL when
+	 * the node has at most one account with only an api_key_env, which
+	 * stays in api_key_env: rows written before read the same, and a
+	 * one-key node looks as it always did in `sqlite3 aigw.db`. When the
+	 * array is set, api_key_env repeats its first account's variable. */
+	[3] =
+	"ALTER TABLE nodes ADD COLUMN accounts TEXT;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == AIGW_STORE_SCHEMA_VERSION + 1,
@@ -622,8 +631,15 @@ static int migrate(struct aigw_store *s, struct aigw_err *err)
 			return AIGW_EFAIL;
 		if (version > AIGW_STORE_SCHEMA_VERSION)
 			return refuse_newer(s, version, err); /* upgraded meanwhile */
-		if (version == AIGW_STORE_SCHEMA_VERSION)
+		if (version == AIGW_STORE_SCHEMA_VERSION) {
+			/* A new database is not news, not even its later
+			 * steps; an upgraded one is worth a line (one, however
+			 * many steps it took). */
+			if (found > 0)
+				aigw_log_info("database '%s' upgraded to schema version %d",
+					      aigw_store_filename(s), (int)version);
 			return 0;
+		}
 		if ((rc = aigw_store_begin(s, err)))
 			return rc;
 		/* Another process may have migrated while we waited for the
@@ -651,11 +667,6 @@ static int migrate(struct aigw_store *s, struct aigw_err *err)
 			goto fail;
 		if ((rc = aigw_store_commit(s, err)))
 			goto prefix;
-		/* A new database is not news, not even its later steps; an
-		 * upgraded one is worth a line. */
-		if (found > 0)
-			aigw_log_info("database '%s' upgraded to schema version %d",
-				      aigw_store_filename(s), (int)version + 1);
 	}
 
 fail:

@@ -3,14 +3,52 @@
 #include "store.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
 
 #include "clock.h"
 #include "mem.h"
+#include "records.h"
 #include "store_internal.h"
 
 #define NODE_SELECT \
 	"SELECT id, name, url, provider, type, region, weight, models, api_key_env," \
-	" max_concurrency, standby, state, created_at, updated_at FROM nodes "
+	" max_concurrency, standby, state, created_at, updated_at, accounts FROM nodes "
+
+/* The accounts column (see migration 3); text NULL leaves n as read. */
+static int read_accounts(const char *text, struct aigw_node *n, struct aigw_err *err)
+{
+	static const char *const fields[] = { "api_key_env", "token_url", "client_id_env",
+					      "client_secret_env", "scope", "proxy", NULL };
+	struct aigw_account *accounts;
+	const cJSON *item;
+	cJSON *root;
+	size_t count = 0;
+
+	if (!text)
+		return 0;
+	root = cJSON_Parse(text);
+	if (!cJSON_IsArray(root) || cJSON_GetArraySize(root) > AIGW_NODE_ACCOUNTS_MAX) {
+		cJSON_Delete(root);
+		return aigw_err_set(err, AIGW_EFAIL,
+				    "node '%s' has unreadable accounts in the database", n->name);
+	}
+	accounts = aigw_calloc((size_t)cJSON_GetArraySize(root) + 1, sizeof(*accounts));
+	cJSON_ArrayForEach(item, root) {
+		struct aigw_account *a = &accounts[count++];
+		char **slots[] = { &a->api_key_env, &a->token_url, &a->client_id_env,
+				   &a->client_secret_env, &a->scope, &a->proxy };
+		for (size_t i = 0; fields[i]; i++) {
+			const cJSON *v = cJSON_GetObjectItemCaseSensitive(item, fields[i]);
+			if (cJSON_IsString(v))
+				*slots[i] = aigw_strdup(v->valuestring);
+		}
+	}
+	cJSON_Delete(root);
+	aigw_node_set_accounts_take(n, accounts, count);
+	return 0;
+}
 
 /* Fails only when a row holds an enum name this binary does not know. */
 static int read_node(struct aigw_store *s, sqlite3_stmt *st, struct aigw_node *n,
@@ -29,7 +67,9 @@ static int read_node(struct aigw_store *s, sqlite3_stmt *st, struct aigw_node *n
 	n->created_at = sqlite3_column_int64(st, 12);
 	n->updated_at = sqlite3_column_int64(st, 13);
 	n->origin = AIGW_ORIGIN_DB;
-	if (store_enum_value(s, aigw_provider_names, (const char *)sqlite3_column_text(st, 3),
+	aigw_node_normalize(n);
+	if (read_accounts((const char *)sqlite3_column_text(st, 14), n, err) ||
+	    store_enum_value(s, aigw_provider_names, (const char *)sqlite3_column_text(st, 3),
 			     "provider", &n->provider, err) ||
 	    store_enum_value(s, aigw_node_type_names, (const char *)sqlite3_column_text(st, 4),
 			     "node type", &n->type, err) ||
@@ -41,11 +81,14 @@ static int read_node(struct aigw_store *s, sqlite3_stmt *st, struct aigw_node *n
 	return 0;
 }
 
-/* Binds ?1 (name) to ?11 (state), shared by insert and update. *models is
- * the joined list, which the caller frees. */
+/* Binds ?1 (name) to ?11 (state) and ?14 (accounts), shared by insert and
+ * update. *models is the joined list, which the caller frees. */
 static int bind_node(sqlite3_stmt *st, const struct aigw_node *n, char **models,
 		     struct aigw_err *err)
 {
+	const char *key_env = n->n_accounts ? n->accounts[0].api_key_env : n->api_key_env;
+	char *accounts = NULL;
+
 	const char *provider = store_enum_name(aigw_provider_names, n->provider);
 	const char *type = store_enum_name(aigw_node_type_names, n->type);
 	const char *state = store_enum_name(aigw_node_state_names, n->state);
@@ -66,10 +109,18 @@ static int bind_node(sqlite3_stmt *st, const struct aigw_node *n, char **models,
 	store_bind_text(st, 5, n->region);
 	sqlite3_bind_int64(st, 6, n->weight);
 	store_bind_text(st, 7, *models);
-	store_bind_text(st, 8, n->api_key_env);
+	store_bind_text(st, 8, key_env);
 	sqlite3_bind_int64(st, 9, n->max_concurrency);
 	sqlite3_bind_int(st, 10, n->standby ? 1 : 0);
 	store_bind_text(st, 11, state);
+	if (!aigw_node_accounts_plain(n)) {
+		cJSON *a = aigw_accounts_json(n->accounts, n->n_accounts);
+		accounts = cJSON_PrintUnformatted(a);
+		cJSON_Delete(a);
+	}
+	/* SQLITE_TRANSIENT: sqlite copies the text, so it can go now. */
+	store_bind_text(st, 14, accounts);
+	cJSON_free(accounts);
 	return 0;
 }
 
@@ -111,8 +162,8 @@ int aigw_store_node_insert(struct aigw_store *s, struct aigw_node *n, struct aig
 		return rc;
 	if (store_prepare(s, &st,
 			  "INSERT INTO nodes (name, url, provider, type, region, weight, models,"
-			  " api_key_env, max_concurrency, standby, state, created_at, updated_at)"
-			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)", err))
+			  " api_key_env, max_concurrency, standby, state, created_at, updated_at, accounts)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)", err))
 		return AIGW_EFAIL;
 	if ((rc = bind_node(st, n, &models, err))) {
 		sqlite3_finalize(st);
@@ -213,7 +264,8 @@ int aigw_store_node_update(struct aigw_store *s, const struct aigw_node *n,
 	if (store_prepare(s, &st,
 			  "UPDATE nodes SET url = ?2, provider = ?3, type = ?4, region = ?5,"
 			  " weight = ?6, models = ?7, api_key_env = ?8, max_concurrency = ?9,"
-			  " standby = ?10, state = ?11, updated_at = ?12 WHERE name = ?1", err))
+			  " standby = ?10, state = ?11, updated_at = ?12, accounts = ?14"
+			  " WHERE name = ?1", err))
 		return AIGW_EFAIL;
 	if ((rc = bind_node(st, n, &models, err))) {
 		sqlite3_finalize(st);

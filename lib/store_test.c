@@ -733,6 +733,93 @@ static void test_key_update_and_delete(void **state)
 
 /* ------------------------------------------------------------- nodes */
 
+/* A version 2 database (before accounts) with a node migrates to 3 and
+ * reads the node back the same. */
+static void test_migrates_nodes_from_version_two(void **state)
+{
+	struct fixture *f = *state;
+	struct aigw_store *s = open_ok(f->db, AIGW_STORE_CREATE);
+	struct aigw_err err = { 0 };
+	struct aigw_node got;
+
+	aigw_store_close(s);
+	/* Back to what version 2 left: no accounts column. */
+	raw_exec(f->db, "ALTER TABLE nodes DROP COLUMN accounts; PRAGMA user_version = 2;"
+		 "INSERT INTO nodes (name, url, provider, type, region, weight, models,"
+		 " api_key_env, max_concurrency, standby, state, created_at, updated_at)"
+		 " VALUES ('old', 'http://10.0.0.5:8000', 'ollama', 'edge', 'eu', 3, 'llama3*,qwen2',"
+		 " 'OLD_KEY', 4, 1, 'draining', 100, 200),"
+		 " ('bare', 'http://10.0.0.6', 'openai', 'cloud', NULL, 1, '', NULL, 0, 0,"
+		 " 'enabled', 100, 100);");
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 2);
+	s = open_ok(f->db, 0);
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), AIGW_STORE_SCHEMA_VERSION);
+	assert_int_equal(aigw_store_node_get(s, "old", &got, &err), 0);
+	assert_string_equal(got.url, "http://10.0.0.5:8000");
+	assert_int_equal(got.provider, AIGW_PROVIDER_OLLAMA);
+	assert_int_equal(got.type, AIGW_NODE_EDGE);
+	assert_string_equal(got.region, "eu");
+	assert_int_equal(got.weight, 3);
+	assert_int_equal(got.models.n, 2);
+	assert_string_equal(got.api_key_env, "OLD_KEY");
+	assert_int_equal(got.n_accounts, 1);
+	assert_string_equal(got.accounts[0].api_key_env, "OLD_KEY");
+	assert_null(got.accounts[0].proxy);
+	assert_int_equal(got.max_concurrency, 4);
+	assert_true(got.standby);
+	assert_int_equal(got.state, AIGW_NODE_DRAINING);
+	assert_int_equal(got.created_at, 100);
+	assert_int_equal(got.updated_at, 200);
+	/* Written back unchanged, it stays a one-column node. */
+	assert_int_equal(aigw_store_node_update(s, &got, &err), 0);
+	aigw_node_release(&got);
+	assert_int_equal(aigw_store_node_get(s, "bare", &got, &err), 0);
+	assert_null(got.api_key_env);
+	assert_int_equal(got.n_accounts, 0);
+	aigw_node_release(&got);
+	aigw_store_close(s);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM nodes WHERE accounts IS NULL"), 2);
+}
+
+static void test_node_accounts(void **state)
+{
+	struct fixture *f = *state;
+	struct aigw_store *s = open_ok(f->db, AIGW_STORE_CREATE);
+	struct aigw_err err = { 0 };
+	struct aigw_account *acc = aigw_calloc(2, sizeof(*acc));
+	struct aigw_node n, got;
+
+	make_node(&n, "multi");
+	acc[0].api_key_env = aigw_strdup("KEY_ONE");
+	acc[0].proxy = aigw_strdup("http://10.1.1.1:3128");
+	acc[1].token_url = aigw_strdup("https://login.example/token");
+	acc[1].client_id_env = aigw_strdup("CID");
+	acc[1].client_secret_env = aigw_strdup("CSECRET");
+	acc[1].scope = aigw_strdup("a b");
+	aigw_node_set_accounts_take(&n, acc, 2);
+	assert_int_equal(aigw_store_node_insert(s, &n, &err), 0);
+	assert_int_equal(aigw_store_node_get(s, "multi", &got, &err), 0);
+	assert_int_equal(got.n_accounts, 2);
+	for (size_t i = 0; i < 2; i++)
+		assert_true(aigw_account_equal(&got.accounts[i], &n.accounts[i]));
+	assert_string_equal(got.api_key_env, "KEY_ONE");
+	aigw_node_release(&got);
+	assert_int_equal(count_rows(s, "SELECT count(*) FROM nodes WHERE api_key_env = 'KEY_ONE'"
+				    " AND json_array_length(accounts) = 2"), 1);
+
+	/* Back to one plain key: the accounts column empties. */
+	assert_int_equal(aigw_node_set_key_envs(&n, "ONLY", NULL, &err), 0);
+	assert_int_equal(aigw_store_node_update(s, &n, &err), 0);
+	assert_int_equal(count_rows(s, "SELECT count(*) FROM nodes WHERE api_key_env = 'ONLY'"
+				    " AND accounts IS NULL"), 1);
+	assert_int_equal(aigw_store_node_get(s, "multi", &got, &err), 0);
+	assert_int_equal(got.n_accounts, 1);
+	assert_string_equal(got.accounts[0].api_key_env, "ONLY");
+	aigw_node_release(&got);
+	aigw_node_release(&n);
+	aigw_store_close(s);
+}
+
 static void test_node_crud(void **state)
 {
 	struct fixture *f = *state;
@@ -1061,6 +1148,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_key_rotate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_update_and_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_crud, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrates_nodes_from_version_two, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_accounts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_route_crud, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_handles_interleave, setup, teardown),

@@ -65,10 +65,14 @@ struct h1conn {
 	struct h1conn *next_idle;
 };
 
-/* Idle connections and the resolved address of one host:port. */
+/* Idle connections and the resolved address of one host:port. Through
+ * a proxy, host:port is the proxy's and origin names the node the
+ * connections carry requests for ("" when direct): a proxy's connections
+ * are not shared between nodes, nor with direct ones. */
 struct h1pool {
 	char host[256];
 	int port;
+	char origin[300];
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	struct h1conn *idle;
@@ -424,16 +428,21 @@ static int native_process(struct aigw_xfer *x);
 static void native_finish(struct aigw_xfer *x, enum aigw_xfer_outcome outcome, const char *msg);
 static int native_connect(struct aigw_xfer *x);
 
-static struct h1pool *pool_for(struct aigw_upstream *u, const struct aigw_url *url,
-			       struct aigw_err *err)
+/* The pool for url, reached directly or (proxy not NULL) through proxy. */
+static struct h1pool *pool_for(struct aigw_upstream *u, const struct aigw_url *target,
+			       const struct aigw_url *proxy, struct aigw_err *err)
 {
+	const struct aigw_url *url = proxy ? proxy : target;
 	struct h1pool *p;
-	char port[8];
+	char port[8], origin[300] = "";
 	struct addrinfo hints = { 0 }, *ai = NULL;
 	int rc;
 
+	if (proxy)
+		snprintf(origin, sizeof(origin), "%s:%d", target->host, target->port);
 	for (p = u->pools; p; p = p->next)
-		if (p->port == url->port && strcmp(p->host, url->host) == 0)
+		if (p->port == url->port && strcmp(p->host, url->host) == 0 &&
+		    strcmp(p->origin, origin) == 0)
 			return p;
 	/* Resolved once per worker and kept: names of nodes are stable, and
 	 * a lookup must not stall the loop on every request. */
@@ -448,6 +457,7 @@ static struct h1pool *pool_for(struct aigw_upstream *u, const struct aigw_url *u
 	p = aigw_calloc(1, sizeof(*p));
 	aigw_strlcpy(p->host, url->host, sizeof(p->host));
 	p->port = url->port;
+	aigw_strlcpy(p->origin, origin, sizeof(p->origin));
 	memcpy(&p->addr, ai->ai_addr, ai->ai_addrlen);
 	p->addrlen = ai->ai_addrlen;
 	freeaddrinfo(ai);
@@ -796,28 +806,37 @@ static int native_connect(struct aigw_xfer *x)
 static int native_start(struct aigw_upstream *u, struct aigw_xfer *x,
 			const struct aigw_xfer_request *req, struct aigw_err *err)
 {
-	struct aigw_url url;
+	struct aigw_url url, proxy;
 	bool body = req->body_len || strcmp(req->method, "POST") == 0 ||
 		    strcmp(req->method, "PUT") == 0 || strcmp(req->method, "PATCH") == 0;
+	const char *via = req->proxy && *req->proxy ? req->proxy : NULL;
+	char authority[300];
 
 	if (aigw_url_parse(req->url, &url, err))
 		return AIGW_EINVAL;
-	if (!(x->pool = pool_for(u, &url, err)))
+	if (via && aigw_url_parse(via, &proxy, err))
+		return AIGW_EINVAL;
+	if (!(x->pool = pool_for(u, &url, via ? &proxy : NULL, err)))
 		return AIGW_EFAIL;
 	x->native = true;
 	x->method = strcmp(req->method, "HEAD") == 0 ? AIGW_HTTP_HEAD : AIGW_HTTP_GET;
 	aigw_http_response_init(&x->res, x->method);
 	aigw_buf_puts(&x->out, req->method);
 	aigw_buf_putc(&x->out, ' ');
+	/* The authority goes after Host: and, through a proxy, also into the
+	 * request line (absolute form, RFC 9112 section 3.2.2). */
+	snprintf(authority, sizeof(authority), "%s%s%s", strchr(url.host, ':') ? "[" : "",
+		 url.host, strchr(url.host, ':') ? "]" : "");
+	if (url.port_given)
+		snprintf(authority + strlen(authority), sizeof(authority) - strlen(authority),
+			 ":%d", url.port);
+	if (via) {
+		aigw_buf_puts(&x->out, "http://");
+		aigw_buf_puts(&x->out, authority);
+	}
 	aigw_buf_puts(&x->out, url.path[0] ? url.path : "/");
 	aigw_buf_puts(&x->out, " HTTP/1.1\r\nHost: ");
-	aigw_buf_puts(&x->out, strchr(url.host, ':') ? "[" : "");
-	aigw_buf_puts(&x->out, url.host);
-	aigw_buf_puts(&x->out, strchr(url.host, ':') ? "]" : "");
-	if (url.port_given) {
-		aigw_buf_putc(&x->out, ':');
-		aigw_buf_put_u64(&x->out, (uint64_t)url.port);
-	}
+	aigw_buf_puts(&x->out, authority);
 	aigw_buf_puts(&x->out, "\r\n");
 	if (req->fields_len)
 		aigw_buf_append(&x->out, req->fields, req->fields_len);
@@ -936,7 +955,7 @@ int aigw_upstream_start(struct aigw_upstream *u, const struct aigw_xfer_request 
 	/* No proxy unless a node asks for one: an empty string also stops
 	 * libcurl from reading the proxy variables of the environment on
 	 * every transfer. */
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	curl_easy_setopt(e, CURLOPT_PROXY, req->proxy ? req->proxy : "");
 	if (req->body_len || strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0 ||
 	    strcmp(req->method, "PATCH") == 0) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");

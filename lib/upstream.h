@@ -72,6 +72,12 @@ struct aigw_xfer_request {
 	int64_t timeout_ms;               /* whole transfer; 0: none */
 	const struct aigw_xfer_ops *ops;
 	void *arg;
+	/* Outbound HTTP proxy "http://host:port" (the account's), or NULL.
+	 * http:// requests go to it in absolute form ("POST http://node/path
+	 * HTTP/1.1"), on keep-alive connections pooled apart from direct
+	 * ones; https:// requests tunnel through it with CONNECT (libcurl).
+	 * Copied before aigw_upstream_start returns. */
+	const char *proxy;
 	/* false: http:// goes through the built-in HTTP/1.1 client and
 	 * https:// through libcurl; true: libcurl for both. */
 	bool force_curl;

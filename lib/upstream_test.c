@@ -374,6 +374,85 @@ static void test_post_body(void **state)
 	server_stop(&s);
 }
 
+/* Through a proxy (the scripted server plays it): the request line is in
+ * absolute form and names the node (127.0.0.1:1, where nothing listens:
+ * only the proxy is reached); connections to the proxy are pooled apart
+ * from direct ones. */
+static void test_proxy_absolute_form(void **state)
+{
+	struct aigw_xfer_request r = { 0 };
+	struct aigw_err err;
+	struct server s;
+	struct client c;
+	char proxy[64];
+	(void)state;
+
+	server_start(&s, M_ECHO);
+	client_init(&c);
+	snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", s.port);
+	for (int i = 0; i < 2; i++) {
+		client_reset(&c);
+		r.method = "POST";
+		r.url = "http://127.0.0.1:1/v1/chat/completions?x=1";
+		r.body = "{\"model\":\"m\"}";
+		r.body_len = strlen(r.body);
+		r.timeout_ms = 5000;
+		r.ops = &ops;
+		r.arg = &c;
+		r.force_curl = use_curl;
+		r.proxy = proxy;
+		assert_int_equal(aigw_upstream_start(c.up, &r, &c.x, &err), 0);
+		run_until_done(&c, 5000);
+		assert_int_equal(c.res.outcome, AIGW_XFER_OK);
+		assert_int_equal(c.status, 200);
+		assert_string_equal(c.body.data, "{\"model\":\"m\"}");
+		assert_non_null(strstr(s.last_request,
+				       "POST http://127.0.0.1:1/v1/chat/completions?x=1 HTTP/1.1\r\n"));
+		assert_non_null(strstr(s.last_request, "\r\nHost: 127.0.0.1:1\r\n"));
+	}
+	/* Kept alive: two requests, one connection to the proxy. */
+	assert_int_equal(s.accepts, 1);
+	/* The same node without the proxy ("" is none, as NULL) does not
+	 * take the proxy's connection: it is refused. */
+	client_reset(&c);
+	r.proxy = "";
+	if (aigw_upstream_start(c.up, &r, &c.x, &err) == 0) {
+		run_until_done(&c, 5000);
+		assert_int_equal(c.res.outcome, AIGW_XFER_CONNECT);
+	}
+	assert_int_equal(s.accepts, 1);
+	client_free(&c);
+	server_stop(&s);
+}
+
+/* https:// through a proxy asks it for a CONNECT tunnel (libcurl). The
+ * fake proxy then speaks no TLS, so the transfer fails after that. */
+static void test_proxy_connect_for_https(void **state)
+{
+	struct aigw_xfer_request r = { 0 };
+	struct aigw_err err;
+	struct server s;
+	struct client c;
+	char proxy[64];
+	(void)state;
+
+	server_start(&s, M_ECHO);
+	client_init(&c);
+	snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", s.port);
+	r.method = "GET";
+	r.url = "https://127.0.0.1:1/v1/models";
+	r.timeout_ms = 1000;
+	r.ops = &ops;
+	r.arg = &c;
+	r.proxy = proxy;
+	assert_int_equal(aigw_upstream_start(c.up, &r, &c.x, &err), 0);
+	run_until_done(&c, 5000);
+	assert_int_not_equal(c.res.outcome, AIGW_XFER_OK);
+	assert_non_null(strstr(s.last_request, "CONNECT 127.0.0.1:1 HTTP/1.1\r\n"));
+	client_free(&c);
+	server_stop(&s);
+}
+
 static void test_interim_head_skipped(void **state)
 {
 	struct server s;
@@ -528,6 +607,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get_and_reuse),
 		cmocka_unit_test(test_post_body),
+		cmocka_unit_test(test_proxy_absolute_form),
 		cmocka_unit_test(test_interim_head_skipped),
 		cmocka_unit_test(test_pause_resume_delivers_everything),
 		cmocka_unit_test(test_huge_chunked_answer),
@@ -540,12 +620,16 @@ int main(void)
 	const struct CMUnitTest mapped[] = {
 		cmocka_unit_test(test_libcurl_mapped),
 	};
+	const struct CMUnitTest https_only[] = {
+		cmocka_unit_test(test_proxy_connect_for_https),
+	};
 	int failed = cmocka_run_group_tests_name("native", tests, NULL, NULL);
 	/* Only https:// (or force_curl) loads libcurl: after all the native
 	 * transfers it is not in the process; after the curl ones it is. */
 	use_curl = false;
 	failed += cmocka_run_group_tests_name("libcurl not loaded", mapped, NULL, NULL);
 	failed += cmocka_run_group_tests_name("curl", tests, on_curl, NULL);
+	failed += cmocka_run_group_tests_name("https", https_only, on_curl, NULL);
 	use_curl = true;
 	return failed + cmocka_run_group_tests_name("libcurl loaded", mapped, NULL, NULL);
 }

@@ -330,6 +330,14 @@ models_status() {
 	expect 200 PATCH /admin/nodes/n1 '{"weight":7,"region":"","standby":true,"api_key_env":"N1_KEY"}'
 	jq -e '.weight == 7 and .region == null and .standby == true and .api_key_env == "N1_KEY"
 		and .models == ["m-one","m-two"] and .url == "http://127.0.0.1:9"' <<<"$BODY" >/dev/null
+	# Several accounts, as a list of keys or as accounts; each replaces the other.
+	expect 200 PATCH /admin/nodes/n1 '{"api_key_env":["K1","K2"]}'
+	jq -e '.api_key_env == null and (.accounts | map(.api_key_env)) == ["K1","K2"]' <<<"$BODY" >/dev/null
+	expect 200 PATCH /admin/nodes/n1 '{"accounts":[{"api_key_env":"K3","proxy":"http://127.0.0.1:3128"}]}'
+	jq -e '.api_key_env == null and .accounts[0].proxy == "http://127.0.0.1:3128"' <<<"$BODY" >/dev/null
+	expect_error 400 "accounts: [0].proxy: proxy 'ftp://p:1' is not http://host:port" PATCH /admin/nodes/n1 '{"accounts":[{"proxy":"ftp://p:1"}]}'
+	expect 200 PATCH /admin/nodes/n1 '{"api_key_env":"N1_KEY"}'
+	jq -e '.api_key_env == "N1_KEY" and .accounts == null' <<<"$BODY" >/dev/null
 	expect 200 PATCH /admin/nodes/n1 '{"name":"n1","standby":false}'
 	expect_error 400 "name: a node cannot be renamed (remove it and add it again)" PATCH /admin/nodes/n1 '{"name":"n2"}'
 	expect_error 400 "enabled: use POST /admin/nodes/n1/enable, /disable or /drain" PATCH /admin/nodes/n1 '{"enabled":false}'

@@ -84,11 +84,11 @@ load helpers
 	sqlite3 "$AIGW_DB" "pragma user_version=99; pragma application_id=1634297719; create table t(x)"
 	snapshot_db
 	run_aigw keys list
-	assert_fail 1 "aigw keys: database '$AIGW_DB' has schema version 99, newer than this aigw supports (2); upgrade aigw"
+	assert_fail 1 "aigw keys: database '$AIGW_DB' has schema version 99, newer than this aigw supports (3); upgrade aigw"
 	run_aigw keys create --name a
-	assert_fail 1 "aigw keys: database '$AIGW_DB' has schema version 99, newer than this aigw supports (2); upgrade aigw"
+	assert_fail 1 "aigw keys: database '$AIGW_DB' has schema version 99, newer than this aigw supports (3); upgrade aigw"
 	run_aigw nodes import - <<<'{"name":"n","url":"http://h","provider":"http"}'
-	assert_fail 1 "aigw nodes: database '$AIGW_DB' has schema version 99, newer than this aigw supports (2); upgrade aigw"
+	assert_fail 1 "aigw nodes: database '$AIGW_DB' has schema version 99, newer than this aigw supports (3); upgrade aigw"
 	assert_db_unchanged
 	[ "$(sql "pragma user_version")" = 99 ]
 	[ "$(sql "select name from sqlite_master")" = t ]
@@ -121,7 +121,7 @@ load helpers
 @test "an aigw database is stamped with the aigw application_id and schema version" {
 	aigw keys create --name a -q >/dev/null
 	[ "$(sql "pragma application_id")" = 1634297719 ]
-	[ "$(sql "pragma user_version")" = 2 ]
+	[ "$(sql "pragma user_version")" = 3 ]
 	[ "$(sql "pragma integrity_check")" = ok ]
 	[ "$(sql "pragma journal_mode")" = wal ]
 }
@@ -172,6 +172,15 @@ load helpers
 	unset AIGW_TEST_UNSET
 	run_aigw nodes list --config v.yaml
 	assert_fail 4 "aigw nodes: v.yaml:4:10: nodes[0].url: environment variable 'AIGW_TEST_UNSET' is not set (use \${AIGW_TEST_UNSET:-default} to give a default)"
+	printf 'nodes:\n  - name: a\n    provider: openai\n    url: http://h\n    accounts:\n      - api_key_env: K\n        proxy: socks5://p:1080\n' >px.yaml
+	run_aigw nodes list --config px.yaml
+	assert_fail 4 "aigw nodes: px.yaml:7:16: nodes[0].accounts[0].proxy: proxy 'socks5://p:1080' is not http://host:port"
+	printf 'nodes:\n  - name: a\n    provider: openai\n    url: http://h\n    accounts:\n      - token_url: https://t/token\n        client_secret_env: S\n' >oa.yaml
+	run_aigw route check --config oa.yaml
+	assert_fail 4 "aigw route: oa.yaml:6:9: nodes[0].accounts[0]: OAuth2 account has no client_id_env"
+	printf 'nodes:\n  - name: a\n    provider: openai\n    url: http://h\n    api_key_env: [A, "B C"]\n' >ke.yaml
+	run_aigw nodes list --config ke.yaml
+	assert_fail 4 "aigw nodes: ke.yaml:5:22: nodes[0].api_key_env[1]: 'B C' is not an environment variable name (letters, digits and '_', not starting with a digit; the file names the variable, never the secret)"
 	printf 'nodes:\n  - name: a\n    provider: openai\n    url: ftp://h\n' >u.yaml
 	run_aigw nodes list --config u.yaml
 	assert_status 4
@@ -265,6 +274,10 @@ load helpers
 	assert_fail 2 "aigw nodes: --provider: unknown provider 'opnai' (did you mean 'openai'?)"
 	run_aigw nodes add x --url http://h --provider openai --weight 0
 	assert_fail 2 "aigw nodes: --weight: 0 is out of range (1..1000)"
+	run_aigw nodes add x --url http://h --provider openai --proxy http://user:pw@p:1
+	assert_fail 2 "aigw nodes: proxy 'http://user:pw@p:1' is not http://host:port"
+	run_aigw nodes add x --url http://h --provider openai --api-key-env 'A,$B'
+	assert_fail 2 "aigw nodes: invalid environment variable name '\$B'"
 	run_aigw nodes import missing.jsonl
 	assert_fail 3 "aigw nodes: cannot read 'missing.jsonl': No such file or directory"
 	assert_no_db

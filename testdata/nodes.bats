@@ -456,3 +456,100 @@ load helpers
 	assert_ok
 	assert_stdout envnode
 }
+
+# -------------------------------------------------------------- accounts
+
+@test "accounts: several keys and a proxy from the command line" {
+	run_aigw nodes add multi --url http://127.0.0.1:1 --provider openai \
+		--api-key-env KEY_A,KEY_B --proxy http://10.0.0.9:3128
+	assert_status 0
+	run_aigw nodes show multi --json
+	assert_ok
+	jq -e '.api_key_env == null and (.accounts | length) == 2
+		and .accounts[0] == {"api_key_env":"KEY_A","token_url":null,"client_id_env":null,
+			"client_secret_env":null,"scope":null,"proxy":"http://10.0.0.9:3128"}
+		and .accounts[1].api_key_env == "KEY_B" and .accounts[1].proxy == "http://10.0.0.9:3128"' \
+		<<<"$output" >/dev/null || fail "$output"
+	run_aigw nodes show multi
+	grep -Eq '^account 1 +KEY_A via http://10\.0\.0\.9:3128$' <<<"$output" || fail "$output"
+	grep -Eq '^account 2 +KEY_B via http://10\.0\.0\.9:3128$' <<<"$output" || fail "$output"
+	# new keys keep the proxy; "" removes it; one key is a plain node again
+	run_aigw nodes update multi --api-key-env KEY_C --json
+	assert_ok
+	jq -e '.accounts == [{"api_key_env":"KEY_C","token_url":null,"client_id_env":null,
+		"client_secret_env":null,"scope":null,"proxy":"http://10.0.0.9:3128"}]' \
+		<<<"$output" >/dev/null || fail "$output"
+	run_aigw nodes update multi --proxy '' --json
+	assert_ok
+	jq -e '.api_key_env == "KEY_C" and .accounts == null' <<<"$output" >/dev/null || fail "$output"
+	# a proxy alone is an account without a key
+	run_aigw nodes add viaproxy --url http://127.0.0.1:1 --provider openai --proxy http://127.0.0.1:8888 --json
+	assert_ok
+	jq -e '.accounts[0].proxy == "http://127.0.0.1:8888" and .accounts[0].api_key_env == null' \
+		<<<"$output" >/dev/null || fail "$output"
+	# records read back as an import (less the fields that are not directives)
+	aigw nodes list --json | jq -c 'del(.state, .source)' >all.jsonl
+	run_aigw nodes import --replace all.jsonl
+	assert_status 0
+	[ "$(aigw nodes show viaproxy --json | jq -r '.accounts[0].proxy')" = http://127.0.0.1:8888 ]
+}
+
+@test "accounts: bad variable names, proxies and OAuth2 records change nothing" {
+	make_nodes
+	snapshot_db
+	run_aigw nodes add x --url http://h --provider openai --api-key-env 'A,sk-live-1'
+	assert_fail 2 "aigw nodes: invalid environment variable name 'sk-live-1'"
+	run_aigw nodes add x --url http://h --provider openai --api-key-env 'A,,B'
+	assert_fail 2 "aigw nodes: empty item in list 'A,,B'"
+	run_aigw nodes add x --url http://h --provider openai --proxy https://p:3128
+	assert_fail 2 "aigw nodes: proxy 'https://p:3128' is not http://host:port"
+	run_aigw nodes add x --url http://h --provider openai --proxy http://p:3128/path
+	assert_fail 2 "aigw nodes: proxy 'http://p:3128/path' is not http://host:port"
+	run_aigw nodes update a --proxy http://p
+	assert_fail 2 "aigw nodes: proxy 'http://p' is not http://host:port"
+	run_aigw nodes update a --api-key-env 1BAD
+	assert_fail 2 "aigw nodes: invalid environment variable name '1BAD'"
+	printf '%s\n' '{"name":"o","url":"http://h","provider":"openai","accounts":[{"token_url":"https://t/token","client_id_env":"ID"}]}' >o.jsonl
+	run_aigw nodes import o.jsonl
+	assert_fail 1 "aigw nodes: o.jsonl:1: accounts: [0]: OAuth2 account has no client_secret_env"
+	printf '%s\n' '{"name":"o","url":"http://h","provider":"openai","accounts":[{"token_url":"login.example/token","client_id_env":"ID","client_secret_env":"S"}]}' >o.jsonl
+	run_aigw nodes import o.jsonl
+	assert_fail 1 "aigw nodes: o.jsonl:1: accounts: [0].token_url: url 'login.example/token' must start with http:// or https://"
+	printf 'nodes:\n  - name: o\n    url: http://h\n    provider: openai\n    api_key_env: A\n    accounts:\n      - api_key_env: B\n' >o.yaml
+	run_aigw nodes import o.yaml
+	assert_fail 1 "aigw nodes: o.yaml:7:7: nodes[0].accounts: api_key_env and accounts cannot both be given (write the keys as accounts)"
+	assert_db_unchanged
+}
+
+@test "accounts: OAuth2 and proxies imported from YAML, shown without secrets" {
+	export OAUTH_SECRET=hunter2-very-secret
+	cat >acc.yaml <<'YAML'
+nodes:
+  - name: corp
+    url: https://llm.corp.example/v1
+    provider: openai
+    accounts:
+      - token_url: https://login.corp.example/oauth2/token
+        client_id_env: OAUTH_ID
+        client_secret_env: OAUTH_SECRET
+        scope: llm.read
+        proxy: http://10.0.0.1:3128
+      - api_key_env: [CORP_KEY]
+YAML
+	run_aigw nodes import acc.yaml
+	assert_fail 1 "aigw nodes: acc.yaml:11:22: nodes[0].accounts[1].api_key_env: expected a single value, got a list"
+	sed -i 's/\[CORP_KEY\]/CORP_KEY/' acc.yaml
+	run_aigw nodes import acc.yaml
+	assert_status 0
+	run_aigw nodes show corp --json
+	assert_ok
+	jq -e '.accounts[0].token_url == "https://login.corp.example/oauth2/token"
+		and .accounts[0].client_secret_env == "OAUTH_SECRET" and .accounts[0].scope == "llm.read"
+		and .accounts[1].api_key_env == "CORP_KEY" and .api_key_env == null' \
+		<<<"$output" >/dev/null || fail "$output"
+	run_aigw nodes show corp
+	grep -Eq '^account 1 +oauth2 https://login\.corp\.example/oauth2/token \(client OAUTH_ID, secret OAUTH_SECRET, scope llm\.read\) via http://10\.0\.0\.1:3128$' \
+		<<<"$output" || fail "$output"
+	! grep -q hunter2 <<<"$output"
+	! aigw nodes list --json | grep -q hunter2
+}
