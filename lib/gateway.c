@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "accounts.h"
 #include "auth.h"
 #include "balance.h"
 #include "buf.h"
@@ -83,6 +84,7 @@ struct aigw_gateway {
 	int family[F_COUNT];
 	uint32_t in_flight;              /* the series of the unlabelled gauge */
 	struct aigw_reqlog *log;
+	struct aigw_accounts *accounts;  /* nodes' accounts: rotation, cooling, tokens */
 	struct aigw_store *store;        /* control thread only */
 	struct aigw_conf conf;           /* nodes and routes of the last reload */
 	/* Settings a reload may change while requests run. */
@@ -140,6 +142,9 @@ struct call {
 	int64_t cache_read_tokens, cache_write_tokens;
 	char retry_after[32];            /* of a buffered answer */
 	const char *build_error;         /* why an adapter refused the body */
+	/* The node's account this attempt uses (credential wiped at the end). */
+	struct aigw_account_use *use;
+	uint64_t accounts_wait_ms;       /* every account of some node is resting */
 	bool builtin;                    /* /healthz, /readyz, /metrics: not logged */
 	char request_id[40];
 	char model[129];                 /* as the client named it */
@@ -299,6 +304,10 @@ int aigw_gateway_reload(struct aigw_gateway *gw, const struct aigw_conf *conf,
 				      "next start, not on reload");
 	}
 	keep_conf(gw, conf);
+	if (gw->accounts && aigw_accounts_sync(gw->accounts, s->cat.nodes, s->cat.n_nodes, err)) {
+		aigw_snapshot_unref(s);
+		return AIGW_EFAIL;
+	}
 	for (size_t i = 0; i < s->cat.n_nodes; i++)
 		if (s->nodes[i].credential_missing)
 			aigw_log_warn("node '%s': environment variable '%s' is not set; "
@@ -569,6 +578,8 @@ static void call_cleanup(void *arg)
 		account(c);
 	}
 	aigw_metrics_gauge_add(c->w->shard, c->gw->family[F_IN_FLIGHT], c->gw->in_flight, -1);
+	if (c->use)
+		memset(c->use, 0, sizeof(*c->use));
 	/* The lines carry the node's credential: wipe before freeing. */
 	if (c->up_fields.len)
 		memset(c->up_fields.data, 0, c->up_fields.len);
@@ -721,6 +732,41 @@ static bool hop_by_hop(const char *line, size_t name_len)
 	return name_in(line, name_len, names, sizeof(names) / sizeof(names[0]));
 }
 
+/* Seconds of a Retry-After header, as milliseconds; 1000 when absent or
+ * not a number of seconds (the date form is rare from APIs). */
+static uint64_t retry_after_ms(const struct aigw_strv *headers)
+{
+	for (size_t i = 0; i < headers->n; i++) {
+		const char *v;
+		char *end;
+		unsigned long long n;
+		if (strncasecmp(headers->v[i], "retry-after:", 12) != 0)
+			continue;
+		v = headers->v[i] + 12;
+		v += strspn(v, " \t");
+		n = strtoull(v, &end, 10);
+		if (end != v && n <= 86400)
+			return n ? n * 1000 : 1000;
+	}
+	return 1000;
+}
+
+/* The node refused the account: a 429 rests it for its Retry-After; a
+ * 401 on an OAuth2 token drops the token so that a new one is fetched. */
+static void account_refused(struct call *c, int status, const struct aigw_strv *headers)
+{
+	const char *node = c->snap->nodes[c->node].node->name;
+
+	if (status == 429) {
+		uint64_t ms = retry_after_ms(headers);
+		aigw_accounts_cool(c->gw->accounts, node, c->use->index, aigw_clock_mono_ms() + ms);
+		aigw_log_info("node '%s': account %d rate limited; resting it %llu ms", node,
+			      c->use->index, (unsigned long long)ms);
+	} else {
+		aigw_accounts_reject_token(c->gw->accounts, node, c->use->index);
+	}
+}
+
 /* The head of an answer that is translated: a 2xx stream starts at once
  * with the gateway's own headers; anything else is collected whole
  * (BUFFER) and answered when it ends. */
@@ -772,6 +818,8 @@ static int on_head(struct aigw_xfer *x, int status, const struct aigw_strv *head
 	aigw_buf_reset(h);
 	c->head_us = aigw_clock_mono_us();
 	c->status = status;
+	if ((status == 429 || (status == 401 && c->use->bearer)) && c->use->index >= 0)
+		account_refused(c, status, headers);
 	if (c->adapted && (!c->preq.passthrough || c->messages) && !c->native)
 		return translated_head(c, status, headers);
 	if (c->native && c->stream && status >= 200 && status < 300) {
@@ -1079,11 +1127,20 @@ static const struct aigw_xfer_ops xfer_ops = { on_head, on_data, on_done };
  * client's mistake (400); otherwise the route is out of nodes (503). */
 static void no_node(struct call *c)
 {
-	if (c->build_error)
+	char ra[40];
+
+	if (c->build_error) {
 		fail(c, 400, "invalid_request_error", "unsupported_request", c->build_error, NULL);
-	else
+	} else if (c->accounts_wait_ms) {
+		/* Rate limited upstream on every account: say when one is back. */
+		snprintf(ra, sizeof(ra), "Retry-After: %llu\r\n",
+			 (unsigned long long)((c->accounts_wait_ms + 999) / 1000));
+		fail(c, 429, "rate_limit_error", "upstream_rate_limited",
+		     "every account of the route's nodes is rate limited; retry later", ra);
+	} else {
 		fail(c, 503, "server_error", "no_node_available",
 		     "no node of this route can take the request now", "Retry-After: 1\r\n");
+	}
 }
 
 /* Picks a node not tried yet; -1 when none is left. */
@@ -1152,12 +1209,13 @@ static void field(struct aigw_buf *b, const char *name, size_t nl, const char *v
 	aigw_buf_append(b, "\r\n", 2);
 }
 
-static void build_headers(struct call *c, const struct aigw_snapshot_node *sn)
+static void build_headers(struct call *c)
 {
 	const struct aigw_http_request *http = c->req->http;
 	struct aigw_buf *b = &c->up_fields;
+	const char *cred = c->use->credential[0] ? c->use->credential : NULL;
 	bool strip_auth = atomic_load_explicit(&c->gw->auth, memory_order_relaxed) ==
-				  AIGW_AUTH_KEYS || sn->credential;
+				  AIGW_AUTH_KEYS || cred;
 	const char *xff = NULL;
 	size_t xff_len = 0;
 
@@ -1186,9 +1244,10 @@ static void build_headers(struct call *c, const struct aigw_snapshot_node *sn)
 	field(b, "traceparent", 11, c->traceparent, strlen(c->traceparent));
 	if (c->adapted)
 		aigw_buf_append(b, c->preq.fields.data, c->preq.fields.len);
-	else if (sn->credential) {
+	/* An OAuth2 token is a bearer token whatever the provider. */
+	if (cred && (!c->adapted || c->use->bearer)) {
 		aigw_buf_puts(b, "Authorization: Bearer ");
-		aigw_buf_puts(b, sn->credential);
+		aigw_buf_puts(b, cred);
 		aigw_buf_puts(b, "\r\n");
 	}
 }
@@ -1251,7 +1310,7 @@ static int adapt(struct call *c, const struct aigw_snapshot_node *sn)
 	pc->provider = sn->node->provider;
 	pc->api = c->api;
 	pc->base_url = sn->node->url;
-	pc->credential = sn->credential;
+	pc->credential = c->use->credential[0] && !c->use->bearer ? c->use->credential : NULL;
 	pc->model = c->upmodel;
 	pc->client_model = c->model;
 	pc->stream = c->stream;
@@ -1282,8 +1341,18 @@ static int start_upstream(struct call *c)
 	method[ml] = '\0';
 	while ((ni = pick(c)) >= 0) {
 		const struct aigw_snapshot_node *sn = &c->snap->nodes[ni];
+		uint64_t wait_ms = 0;
 		c->node = ni;
 		c->mode = RELAY;
+		if (aigw_accounts_pick(c->gw->accounts, sn->node->name, aigw_clock_mono_ms(), c->use,
+				       &wait_ms) < 0) {
+			/* Every account of the node is resting after a 429 or
+			 * waiting for a token: another node may take it. */
+			if (!c->accounts_wait_ms || wait_ms < c->accounts_wait_ms)
+				c->accounts_wait_ms = wait_ms;
+			continue;
+		}
+		xr.proxy = c->use->proxy[0] ? c->use->proxy : NULL;
 		c->adapted = c->ai && sn->node->provider != AIGW_PROVIDER_HTTP;
 		xr.body = c->body;
 		xr.body_len = c->body_len;
@@ -1300,7 +1369,7 @@ static int start_upstream(struct call *c)
 			c->url = upstream_url(sn->node, c->req);
 			xr.url = c->url;
 		}
-		build_headers(c, sn);
+		build_headers(c);
 		xr.method = method;
 		xr.fields = c->up_fields.data;
 		xr.fields_len = c->up_fields.len;
@@ -1576,6 +1645,8 @@ static void handle(struct aigw_server_req *req, void *arg)
 	c->prompt_tokens = c->completion_tokens = -1;
 	c->cache_read_tokens = c->cache_write_tokens = -1;
 	aigw_provider_req_init(&c->preq);
+	c->use = aigw_pool_calloc(req->pool, sizeof(*c->use));
+	c->use->index = -1;
 	c->ts_ms = aigw_clock_wall_ms();
 	aigw_buf_init(&c->body_copy);
 	aigw_buf_init(&c->xbody);
@@ -1798,8 +1869,15 @@ int aigw_gateway_new(struct aigw_gateway **out, const struct aigw_conf *conf,
 	sc.worker_init = worker_init;
 	sc.worker_fini = worker_fini;
 	sc.worker_arg = gw;
+	gw->started.aliases = NULL;
+	gw->started.prices = NULL;
+	gw->started.n_aliases = gw->started.n_prices = 0;
 	if ((rc = aigw_store_open(&gw->store, db_path, 0, err)))
 		goto fail;
+	if (!(gw->accounts = aigw_accounts_new(err))) {
+		rc = AIGW_EFAIL;
+		goto fail;
+	}
 	if ((rc = aigw_gateway_reload(gw, conf, err)))
 		goto fail;
 	if ((rc = aigw_reqlog_start(&gw->log, db_path, (size_t)conf->log_queue, 0, 0, err)))
@@ -1843,6 +1921,7 @@ void aigw_gateway_free(struct aigw_gateway *gw)
 	aigw_metrics_free(gw->metrics);
 	free(gw->workers);
 	aigw_snapshot_unref(gw->latest);
+	aigw_accounts_free(gw->accounts);
 	aigw_store_close(gw->store);
 	aigw_conf_release(&gw->conf);
 	pthread_mutex_destroy(&gw->mu);
