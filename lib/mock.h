@@ -42,7 +42,24 @@
 #define AIGW_MOCK_DIMENSIONS_MAX 4096
 #define AIGW_MOCK_TOKENS_MAX 100000
 
+/* The API imitated: its paths, checks, answers, streams and errors. */
+enum aigw_mock_dialect {
+	AIGW_MOCK_OPENAI,
+	AIGW_MOCK_ANTHROPIC,
+	AIGW_MOCK_GEMINI,
+	AIGW_MOCK_OLLAMA,
+	AIGW_MOCK_AZURE,
+	AIGW_MOCK_DIALECTS
+};
+
+/* Their names, in the enum's order, NULL-terminated. */
+extern const char *const aigw_mock_dialects[];
+
+/* The dialect called name, or -1. */
+int aigw_mock_dialect_parse(const char *name);
+
 struct aigw_mock_config {
+	int dialect;              /* enum aigw_mock_dialect */
 	int64_t latency_ms;       /* before the answer, or a stream's first byte */
 	int64_t jitter_ms;        /* uniform in [-jitter, +jitter] added to it */
 	int64_t ttft_ms;          /* streams: from the first byte to the first token */
