@@ -249,9 +249,13 @@ char mock_j_type(struct jv v)
 /* Next member of an object (*it starts at 0) or element of an array. */
 bool mock_j_next(struct jv container, size_t *it, struct jv *key, struct jv *val)
 {
-	const char *end = container.p + container.n - 1; /* the closing bracket */
-	const char *p = container.p + (*it ? *it : 1), *v;
+	const char *end, *p, *v;
 
+	/* anything but an object or an array (absent too) has no members */
+	if (container.n < 2 || (container.p[0] != '{' && container.p[0] != '['))
+		return false;
+	end = container.p + container.n - 1; /* the closing bracket */
+	p = container.p + (*it ? *it : 1);
 	p = j_ws(p, end);
 	if (p < end && *p == ',')
 		p = j_ws(p + 1, end);
@@ -283,6 +287,10 @@ struct jv mock_j_get(struct jv obj, const char *name)
 	struct jv key, val = { NULL, 0 };
 	size_t it = 0;
 
+	if (mock_j_type(obj) != '{') {
+		val.p = NULL;
+		return val;
+	}
 	while (mock_j_next(obj, &it, &key, &val))
 		if (mock_j_str_is(key, name))
 			return val;

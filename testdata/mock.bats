@@ -432,7 +432,7 @@ timed_events() { # JSON
 	--requests 0|--requests: 
 	--workers 0|--workers: 
 	--seed -3|--seed: 
-	--dialect anthropic|--dialect: unknown dialect 'anthropic' \(known: openai\)
+	--dialect nosuch|--dialect: unknown dialect 'nosuch' \(known: openai, anthropic, gemini, ollama, azure\)
 	--listen nonsense|invalid listen address 'nonsense'
 	--nosuch|unknown option '--nosuch'
 	extra|
