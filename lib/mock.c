@@ -1309,7 +1309,7 @@ void mock_tool_pick(struct job *j, struct jv first_tool, struct jv forced, bool 
 	j->query = user_text;
 	mock_text_init(&t);
 	mock_text_string(&t, user_text);
-	j->query_words = t.words < MOCK_QUERY_WORDS ? (int)t.words : MOCK_QUERY_WORDS;
+	j->query_words = t.words < AIGW_MOCK_QUERY_WORDS ? (int)t.words : AIGW_MOCK_QUERY_WORDS;
 	j->n_tokens = mock_tool_pieces(j);
 	j->n_events = pieces_streamed ? j->n_tokens : 1;
 	j->truncated = false;

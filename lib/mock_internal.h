@@ -22,9 +22,6 @@
 #define MOCK_MODEL_CREATED 1700000000
 #define MOCK_MODEL_CREATED_ISO "2023-11-14T22:13:20Z"
 
-/* Words of the last user text that make a tool call's "query". */
-#define MOCK_QUERY_WORDS 6
-
 enum mock_endpoint {
 	EP_NONE,
 	EP_CHAT,            /* openai, azure */
@@ -118,7 +115,7 @@ struct job {
 	int n_events;      /* paced stream events */
 	int sent;
 	int dims;
-	int query_words;   /* words of query (at most MOCK_QUERY_WORDS) */
+	int query_words;   /* words of query (at most AIGW_MOCK_QUERY_WORDS) */
 	uint64_t prompt_tokens;
 	uint64_t cached_tokens; /* anthropic: words of cache_control blocks */
 	uint64_t prompt_hash;
