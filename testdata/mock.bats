@@ -466,7 +466,7 @@ TOOLS='"tools":[{"type":"function","function":{"name":"search","parameters":{"ty
 	# streamed: the head names the call, then argument pieces, finish tool_calls
 	run post /v1/chat/completions "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true},$TOOLS,\"messages\":[{\"role\":\"user\",\"content\":\"weather in paris\"}]}" -N
 	mapfile -t ev < <(events <<<"$output")
-	[ "${#ev[@]}" -eq 10 ] || fail "$output" # head + 5 pieces + finish + usage + [DONE]
+	[ "${#ev[@]}" -eq 9 ] || fail "$output" # head + 5 pieces + finish + usage + [DONE]
 	jq -e '.choices[0].delta.role == "assistant" and .choices[0].delta.tool_calls[0].index == 0
 		and .choices[0].delta.tool_calls[0].function == {"name":"search","arguments":""}
 		and (.choices[0].delta.tool_calls[0].id | startswith("call_"))' <<<"${ev[0]}" >/dev/null || fail "${ev[0]}"
@@ -474,7 +474,7 @@ TOOLS='"tools":[{"type":"function","function":{"name":"search","parameters":{"ty
 	[ "$args" = '{"query": "weather in paris"}' ] || fail "$args"
 	jq -e '.choices[0].finish_reason == "tool_calls"' <<<"${ev[6]}" >/dev/null || fail "${ev[6]}"
 	jq -e '.choices == [] and .usage.completion_tokens == 5' <<<"${ev[7]}" >/dev/null || fail "${ev[7]}"
-	[ "${ev[9]}" = "[DONE]" ]
+	[ "${ev[8]}" = "[DONE]" ]
 }
 
 # ------------------------------------------------------------ anthropic
@@ -531,7 +531,7 @@ event_names() { sed -n 's/^event: //p'; }
 	# max_tokens in a stream
 	run post /v1/messages '{"model":"c","max_tokens":1,"stream":true,"messages":[{"role":"user","content":"hi"}]}' "${AH[@]}" -N
 	[ "$(event_names <<<"$output" | grep -c content_block_delta)" -eq 1 ]
-	events <<<"$output" | jq -e 'select(.type == "message_delta") | .delta.stop_reason == "max_tokens" and .usage.output_tokens == 1' >/dev/null ||
+	events <<<"$output" | jq -se 'map(select(.type == "message_delta"))[0] | .delta.stop_reason == "max_tokens" and .usage.output_tokens == 1' >/dev/null ||
 		fail "$output"
 }
 
@@ -594,7 +594,7 @@ event_names() { sed -n 's/^event: //p'; }
 	[ "$(wc -l <<<"$deltas")" -ge 3 ] || fail "$deltas"
 	[ "$(jq -r .type <<<"$deltas" | sort -u)" = input_json_delta ]
 	[ "$(jq -j .partial_json <<<"$deltas")" = '{"query": "weather in paris today"}' ] || fail "$deltas"
-	printf '%s\n' "${ev[@]}" | jq -e 'select(.type == "message_delta") | .delta.stop_reason == "tool_use"' >/dev/null
+	printf '%s\n' "${ev[@]}" | jq -se 'map(select(.type == "message_delta"))[0] | .delta.stop_reason == "tool_use"' >/dev/null
 }
 
 # ------------------------------------------------------------ gemini
@@ -725,7 +725,7 @@ OCHAT='{"model":"llama3.2","messages":[{"role":"system","content":"Be brief"},{"
 			<<<"${lines[$i]}" >/dev/null || fail "${lines[$i]}"
 	done
 	jq -e '.message == {"role":"assistant","content":""} and .done == true and .done_reason == "stop"
-		and .prompt_eval_count == 5 and .eval_count == 4
+		and .prompt_eval_count == 6 and .eval_count == 4
 		and (.total_duration | type == "number") and (.load_duration | type == "number")
 		and (.prompt_eval_duration | type == "number") and (.eval_duration | type == "number")' \
 		<<<"${lines[4]}" >/dev/null || fail "${lines[4]}"
@@ -733,7 +733,7 @@ OCHAT='{"model":"llama3.2","messages":[{"role":"system","content":"Be brief"},{"
 	streamed=$(printf '%s\n' "${lines[@]:0:4}" | jq -j .message.content)
 	# "stream": false: one object, the same text
 	run post /api/chat "${OCHAT%\}},\"stream\":false}"
-	jq -e '.done == true and .done_reason == "stop" and .eval_count == 4 and .prompt_eval_count == 5' \
+	jq -e '.done == true and .done_reason == "stop" and .eval_count == 4 and .prompt_eval_count == 6' \
 		<<<"$output" >/dev/null || fail "$output"
 	[ "$(jq -r .message.content <<<"$output")" = "$streamed" ]
 	# num_predict caps: done_reason length
