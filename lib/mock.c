@@ -1077,9 +1077,9 @@ bool mock_query_param(const struct aigw_server_req *req, const char *name, const
 		p++;
 	while (p < end) {
 		const char *amp = memchr(p, '&', (size_t)(end - p)), *stop = amp ? amp : end;
-		if ((size_t)(stop - p) >= n && !memcmp(p, name, n) &&
-		    (stop - p == (ptrdiff_t)n || p[n] == '=')) {
-			*value = p[n] == '=' && stop - p > (ptrdiff_t)n ? p + n + 1 : stop;
+		size_t field = (size_t)(stop - p);
+		if (field >= n && !memcmp(p, name, n) && (field == n || p[n] == '=')) {
+			*value = field == n ? stop : p + n + 1;
 			*len = (size_t)(stop - *value);
 			return true;
 		}
@@ -1402,12 +1402,13 @@ static bool check_common(struct job *j, struct jv root, struct refusal *r)
  * "function":{"name":...}}. */
 static bool check_openai_tools(struct job *j, struct jv root, struct jv last, struct refusal *r)
 {
-	struct jv tools = mock_j_get(root, "tools"), choice = mock_j_get(root, "tool_choice");
+	struct jv tools = mock_j_get(root, "tools"), choice;
 	struct jv tool, first = { NULL, 0 }, forced = { NULL, 0 }, text = { NULL, 0 };
 	size_t it = 0;
 
 	if (!tools.p || mock_j_type(tools) == 'n')
 		return true;
+	choice = mock_j_get(root, "tool_choice");
 	if (mock_j_type(tools) != '[')
 		return mock_refuse(r, 400, "invalid_type", "tools must be an array");
 	while (mock_j_next(tools, &it, NULL, &tool)) {
@@ -1432,8 +1433,10 @@ static bool check_openai_tools(struct job *j, struct jv root, struct jv last, st
 	}
 	if (mock_j_str_is(mock_j_get(last, "role"), "user"))
 		text = mock_first_text(mock_j_get(last, "content"));
-	if (text.p == NULL && mock_j_str_is(mock_j_get(last, "role"), "user"))
-		text.p = "\"\"", text.n = 2;
+	if (!text.p && mock_j_str_is(mock_j_get(last, "role"), "user")) {
+		text.p = "\"\"";
+		text.n = 2;
+	}
 	mock_tool_pick(j, first, forced, mock_j_str_is(choice, "none"), text, true);
 	return true;
 }
