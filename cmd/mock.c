@@ -1,4 +1,4 @@
-/* aigw mock: a fake OpenAI-compatible provider on lib/server + lib/mock.
+/* aigw mock: a fake LLM provider (one of several dialects) on lib/server + lib/mock.
  * Thin: parses options, builds the mock and the server, prints the
  * address, runs until a signal (or --requests / --duration). */
 #include <errno.h>

@@ -1124,18 +1124,22 @@ void mock_put_id(struct aigw_buf *b, const struct job *j)
 	mock_put_hex(b, mock_splitmix64((uint64_t)j->mw->index << 48 ^ j->seq));
 }
 
-void mock_put_iso_time(struct aigw_buf *b, int64_t unix_s)
+void mock_put_iso_time(struct aigw_buf *b, struct mock_worker *mw, int64_t unix_s)
 {
-	time_t t = (time_t)unix_s;
-	struct tm tm;
-	char out[32];
-	size_t n;
-
-	if (!gmtime_r(&t, &tm) || !(n = strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", &tm))) {
-		PUT_LIT(b, MOCK_MODEL_CREATED_ISO);
-		return;
+	/* formatted once a second per worker: streams write it on every line */
+	if (!mw->iso_len || mw->iso_s != unix_s) {
+		time_t t = (time_t)unix_s;
+		struct tm tm;
+		mw->iso_len = gmtime_r(&t, &tm)
+				      ? strftime(mw->iso, sizeof(mw->iso), "%Y-%m-%dT%H:%M:%SZ", &tm)
+				      : 0;
+		if (!mw->iso_len) {
+			memcpy(mw->iso, MOCK_MODEL_CREATED_ISO, sizeof(MOCK_MODEL_CREATED_ISO));
+			mw->iso_len = sizeof(MOCK_MODEL_CREATED_ISO) - 1;
+		}
+		mw->iso_s = unix_s;
 	}
-	aigw_buf_append(b, out, n);
+	aigw_buf_append(b, mw->iso, mw->iso_len);
 }
 
 void mock_put_token(struct aigw_buf *b, const struct job *j, int i)

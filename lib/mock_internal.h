@@ -94,6 +94,9 @@ struct mock_worker {
 	uint64_t wall_at_us;
 	struct aigw_buf out; /* answer bodies and stream batches */
 	struct aigw_ev_timer duration_timer;
+	int64_t iso_s;       /* the second formatted in iso */
+	char iso[32];
+	size_t iso_len;
 };
 
 /* Everything the answer needs, filled while checking the request; lives
@@ -191,7 +194,8 @@ void mock_put_i64(struct aigw_buf *b, int64_t v);
 void mock_put_jv(struct aigw_buf *b, struct jv v);
 void mock_json_escape(struct aigw_buf *b, const char *s);
 void mock_put_hex(struct aigw_buf *b, uint64_t v); /* 16 digits */
-void mock_put_iso_time(struct aigw_buf *b, int64_t unix_s); /* 2006-01-02T15:04:05Z */
+/* unix_s as 2006-01-02T15:04:05Z (cached in the worker) */
+void mock_put_iso_time(struct aigw_buf *b, struct mock_worker *mw, int64_t unix_s);
 /* A unique-looking id of the request: 16 hex digits from worker and seq. */
 void mock_put_id(struct aigw_buf *b, const struct job *j);
 

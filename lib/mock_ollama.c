@@ -225,7 +225,7 @@ static void put_start(struct aigw_buf *b, const struct job *j)
 	PUT_LIT(b, "{\"model\":");
 	mock_put_jv(b, j->model);
 	PUT_LIT(b, ",\"created_at\":\"");
-	mock_put_iso_time(b, j->created);
+	mock_put_iso_time(b, j->mw, j->created);
 	PUT_LIT(b, "\",");
 }
 
