@@ -1,10 +1,14 @@
 /* mock: see mock.h.
  *
+ * This file is the core and the openai and azure dialects; the others are
+ * in mock_anthropic.c, mock_gemini.c and mock_ollama.c, each a struct
+ * mock_dialect (mock_internal.h) of routes, checks and writers.
+ *
  * A request goes: route, check the JSON body (one validating pass, then
  * lookups of the few fields that matter; nothing is copied or allocated),
  * draw its fate (delay, 429, error) from the worker's PRNG, then answer at
  * once or from a timer. Streams are driven by one timer per request that
- * fires when the next token is due; tokens due together go out in one
+ * fires when the next event is due; events due together go out in one
  * write, and a write that finds the client's buffer full pauses the
  * stream until the server says it drained. */
 #include "mock.h"
