@@ -24,6 +24,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "mem.h"
+#include "pool.h"
 
 const char *const aigw_mock_default_models[] = {
 	"mock-1", "gpt-4o", "gpt-4o-mini", "text-embedding-3-small", NULL,

@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "pool.h"
+
 static const char *const default_models[] = {
 	"mock-1", "claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1", NULL,
 };
@@ -217,7 +219,9 @@ static bool check(struct job *j, struct jv root, struct refusal *r)
 	j->prompt_tokens = t.words - j->cached_tokens;
 
 	if (!mock_model_known(j->mw->m, j->model.p + 1, j->model.n - 2))
-		return mock_refuse(r, 404, NULL, "model: not found");
+		return mock_refuse(r, 404, NULL,
+				   aigw_pool_printf(j->req->pool, "model: %.*s",
+						    (int)(j->model.n - 2), j->model.p + 1));
 	j->n_tokens = j->mw->m->cfg.tokens;
 	if (!read_tools(j, root, last, r))
 		return false;

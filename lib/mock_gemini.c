@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "pool.h"
+
 static const char *const default_models[] = {
 	"mock-1", "gemini-2.5-flash", "gemini-2.5-pro", "text-embedding-004", NULL,
 };
@@ -88,8 +90,12 @@ static bool admit(struct job *j, struct refusal *r)
 				   "events: add ?alt=sse");
 	if (j->model.p && !mock_model_known(j->mw->m, j->model.p + 1, j->model.n - 2))
 		return mock_refuse(r, 404, NULL,
-				   "model not found for API version v1beta, or not supported "
-				   "for this method");
+				   aigw_pool_printf(j->req->pool,
+						    "models/%.*s is not found for API version "
+						    "v1beta, or is not supported for this method. "
+						    "Call ListModels to see the list of available "
+						    "models and their supported methods.",
+						    (int)(j->model.n - 2), j->model.p + 1));
 	return true;
 }
 

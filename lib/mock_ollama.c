@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "pool.h"
+
 static const char *const default_models[] = {
 	"mock-1", "llama3.2", "qwen3", "nomic-embed-text", NULL,
 };

@@ -553,6 +553,12 @@ event_names() { sed -n 's/^event: //p'; }
 		[ "$(jq -r .error.type <<<"${lines[0]}")" = invalid_request_error ] || fail "$output"
 	done
 	stop_mock
+	start_mock --dialect anthropic --models claude-a
+	run curl -sS -w '\n%{http_code}' "$URL/v1/messages" "${AH[@]}" -d "$MSG"
+	[ "${lines[1]}" = 404 ] || fail "$output"
+	jq -e '.error.type == "not_found_error" and .error.message == "model: claude-x"' \
+		<<<"${lines[0]}" >/dev/null || fail "$output"
+	stop_mock
 	start_mock --dialect anthropic --error-rate 1
 	run curl -sS -w '\n%{http_code}' "$URL/v1/messages" "${AH[@]}" -d "$MSG"
 	[ "${lines[1]}" = 500 ] || fail "$output"
@@ -657,7 +663,8 @@ GEN='{"systemInstruction":{"parts":[{"text":"Be brief"}]},"contents":[{"role":"u
 		<<<"${lines[0]}" >/dev/null || fail "$output"
 	run curl -sS -w '\n%{http_code}' "$URL/v1beta/models/gemini-b:generateContent?key=k" -d "$GEN"
 	[ "${lines[1]}" = 404 ] || fail "$output"
-	[ "$(jq -r .error.status <<<"${lines[0]}")" = NOT_FOUND ]
+	jq -e '.error.status == "NOT_FOUND" and (.error.message | startswith("models/gemini-b is not found"))' \
+		<<<"${lines[0]}" >/dev/null || fail "$output"
 	run curl -sS -w '\n%{http_code}' "$URL/v1beta/models/gemini-a:generateContent?key=k" -d '{"contents":[]}'
 	[ "${lines[1]}" = 400 ] || fail "$output"
 	[ "$(jq -r .error.status <<<"${lines[0]}")" = INVALID_ARGUMENT ]
