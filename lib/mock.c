@@ -579,7 +579,7 @@ static int64_t wall_now(struct mock_worker *mw)
 	return mw->wall_s;
 }
 
-const char *mock_token_word(const struct job *j, int i)
+static const char *token_word(const struct job *j, int i)
 {
 	return vocab[mock_splitmix64(j->prompt_hash + (uint64_t)i) & 63];
 }
@@ -627,7 +627,7 @@ void mock_put_text(struct aigw_buf *b, const struct job *j)
 	for (int i = 0; i < j->n_tokens; i++) {
 		if (i)
 			aigw_buf_putc(b, ' ');
-		aigw_buf_puts(b, mock_token_word(j, i));
+		aigw_buf_puts(b, token_word(j, i));
 	}
 }
 
@@ -762,7 +762,7 @@ uint64_t mock_input_hash(struct jv v, uint64_t *tokens)
 }
 
 /* Whether v is a non-empty array of integers. */
-bool mock_token_array(struct jv v)
+static bool token_array(struct jv v)
 {
 	struct jv el;
 	size_t it = 0;
@@ -787,7 +787,7 @@ static void put_embeddings(struct aigw_buf *b, struct job *j)
 	uint64_t tokens = 0;
 
 	PUT_LIT(b, "{\"object\":\"list\",\"data\":[");
-	if (mock_j_type(j->input) == '"' || mock_token_array(j->input)) {
+	if (mock_j_type(j->input) == '"' || token_array(j->input)) {
 		PUT_LIT(b, "{\"object\":\"embedding\",\"index\":0,\"embedding\":");
 		mock_put_vector(b, j, mock_input_hash(j->input, &tokens));
 		aigw_buf_putc(b, '}');
@@ -1151,7 +1151,7 @@ void mock_put_token(struct aigw_buf *b, const struct job *j, int i)
 {
 	if (i)
 		aigw_buf_putc(b, ' ');
-	aigw_buf_puts(b, mock_token_word(j, i));
+	aigw_buf_puts(b, token_word(j, i));
 }
 
 void mock_cap_tokens(struct job *j, int64_t limit)
@@ -1526,9 +1526,9 @@ static bool check_embeddings(struct job *j, struct jv root, struct refusal *r)
 	if (!input.p)
 		return mock_refuse(r, 400, "missing_required_parameter",
 			      "you must provide an input parameter");
-	if (mock_j_type(input) == '[' && !mock_token_array(input)) {
+	if (mock_j_type(input) == '[' && !token_array(input)) {
 		while (mock_j_next(input, &it, NULL, &el)) {
-			if (mock_j_type(el) != '"' && !mock_token_array(el))
+			if (mock_j_type(el) != '"' && !token_array(el))
 				return mock_refuse(r, 400, "invalid_type",
 					      "input must be a string, an array of strings or "
 					      "an array of token arrays");

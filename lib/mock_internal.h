@@ -199,12 +199,10 @@ void mock_put_iso_time(struct aigw_buf *b, struct mock_worker *mw, int64_t unix_
 /* A unique-looking id of the request: 16 hex digits from worker and seq. */
 void mock_put_id(struct aigw_buf *b, const struct job *j);
 
-const char *mock_token_word(const struct job *j, int i);
 void mock_put_token(struct aigw_buf *b, const struct job *j, int i); /* " word" after the first */
 void mock_put_text(struct aigw_buf *b, const struct job *j);        /* all tokens */
 void mock_put_vector(struct aigw_buf *b, const struct job *j, uint64_t h);
 uint64_t mock_input_hash(struct jv v, uint64_t *tokens);
-bool mock_token_array(struct jv v);
 
 /* Tool calls. mock_tool_pick: whether the request calls a tool by the
  * rule of mock.h, given the offered tools' names (first_tool: the first
