@@ -1093,6 +1093,18 @@ bool mock_query_param(const struct aigw_server_req *req, const char *name, const
 	return false;
 }
 
+bool mock_model_path(struct job *j, const char *prefix)
+{
+	const struct aigw_server_req *req = j->req;
+	size_t n = strlen(prefix);
+
+	if (req->path.len <= n || memcmp(req->path.ptr, prefix, n))
+		return false;
+	if (!memchr(req->path.ptr + n, '/', req->path.len - n))
+		mock_model_from_path(j, req->path.ptr + n, req->path.len - n);
+	return true;
+}
+
 bool mock_model_from_path(struct job *j, const char *p, size_t n)
 {
 	char *q;
@@ -1625,8 +1637,7 @@ static int openai_route(struct job *j, const char **allow)
 		ep = EP_EMBEDDINGS;
 	else if (mock_path_is(req, "/v1/models"))
 		ep = EP_MODELS;
-	else if (req->path.len > sizeof(models_prefix) - 1 &&
-		 !memcmp(req->path.ptr, models_prefix, sizeof(models_prefix) - 1))
+	else if (mock_model_path(j, models_prefix))
 		ep = EP_MODEL;
 	if (ep == EP_MODELS || ep == EP_MODEL)
 		*allow = "GET, HEAD";
@@ -1693,38 +1704,55 @@ static bool openai_check(struct job *j, struct jv root, struct refusal *r)
 }
 
 const struct mock_dialect mock_openai = {
-	"openai", aigw_mock_default_models, put_openai_models, openai_route, NULL, openai_check,
-	openai_respond_error, put_openai_body, put_openai_head, put_openai_event, put_openai_end,
-	mock_sse_headers,
+	.name = "openai",
+	.default_models = aigw_mock_default_models,
+	.put_models = put_openai_models,
+	.put_model = model_object,
+	.route = openai_route,
+	.check = openai_check,
+	.respond_error = openai_respond_error,
+	.put_body = put_openai_body,
+	.put_head = put_openai_head,
+	.put_event = put_openai_event,
+	.put_end = put_openai_end,
+	.stream_headers = mock_sse_headers,
 };
 
 const struct mock_dialect mock_azure = {
-	"azure", aigw_mock_default_models, put_openai_models, azure_route, azure_admit, openai_check,
-	azure_respond_error, put_openai_body, put_openai_head, put_openai_event, put_openai_end,
-	mock_sse_headers,
+	.name = "azure",
+	.default_models = aigw_mock_default_models,
+	.put_models = put_openai_models,
+	.route = azure_route,
+	.admit = azure_admit,
+	.check = openai_check,
+	.respond_error = azure_respond_error,
+	.put_body = put_openai_body,
+	.put_head = put_openai_head,
+	.put_event = put_openai_event,
+	.put_end = put_openai_end,
+	.stream_headers = mock_sse_headers,
 };
 
 /* ------------------------------------------------------------ the handler */
 
+/* One model of the list: its name is in j->model (from the path; p NULL
+ * when the path does not name one). */
 static void answer_model(struct job *j)
 {
-	static const char prefix[] = "/v1/models/";
-	struct aigw_server_req *req = j->req;
-	struct aigw_mock *m = j->mw->m;
-	const char *id = req->path.ptr + sizeof(prefix) - 1;
-	size_t n = req->path.len - (sizeof(prefix) - 1);
+	const struct mock_dialect *d = j->mw->m->dialect;
+	struct refusal r;
 	char *name;
 
-	if (!mock_model_known(m, id, n) || memchr(id, '%', n) || memchr(id, '/', n)) {
-		aigw_server_respond_error(req, 404, NULL, 0, NULL, "model_not_found",
-					  "the model does not exist");
+	if (!j->model.p || !mock_model_known(j->mw->m, j->model.p + 1, j->model.n - 2)) {
+		mock_refuse(&r, 404, "model_not_found", "the model does not exist");
+		d->respond_error(j, 404, NULL, 0, &r);
 		return;
 	}
-	name = aigw_pool_strndup(req->pool, id, n);
+	name = aigw_pool_strndup(j->req->pool, j->model.p + 1, j->model.n - 2);
 	aigw_buf_reset(&j->mw->out);
-	model_object(&j->mw->out, name);
+	d->put_model(&j->mw->out, name);
 	aigw_buf_putc(&j->mw->out, '\n');
-	aigw_server_respond(req, 200, mock_json_headers, sizeof(mock_json_headers) - 1,
+	aigw_server_respond(j->req, 200, mock_json_headers, sizeof(mock_json_headers) - 1,
 			    j->mw->out.data, j->mw->out.len);
 }
 

@@ -23,12 +23,12 @@
  *   content_block_delta per token, content_block_stop, message_delta,
  *   message_stop). usage.cache_read_input_tokens counts the words of the
  *   system and content blocks marked with cache_control; input_tokens
- *   the others. GET /v1/models.
+ *   the others. GET /v1/models, GET /v1/models/ID.
  * gemini
  *   POST /v1beta/models/{model}:generateContent, :streamGenerateContent
  *   (?alt=sse only: one data event per token, the finish reason on the
  *   last, usageMetadata on each), :embedContent, :batchEmbedContents
- *   (outputDimensionality); GET /v1beta/models. The key in x-goog-api-key
+ *   (outputDimensionality); GET /v1beta/models, /v1beta/models/{model}. The key in x-goog-api-key
  *   or ?key= (403 PERMISSION_DENIED without). generationConfig.
  *   maxOutputTokens caps the answer (finishReason MAX_TOKENS).
  * ollama

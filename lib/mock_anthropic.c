@@ -12,6 +12,15 @@ static const char *const default_models[] = {
 	"mock-1", "claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1", NULL,
 };
 
+static void put_model(struct aigw_buf *b, const char *name)
+{
+	PUT_LIT(b, "{\"type\":\"model\",\"id\":\"");
+	mock_json_escape(b, name);
+	PUT_LIT(b, "\",\"display_name\":\"");
+	mock_json_escape(b, name);
+	PUT_LIT(b, "\",\"created_at\":\"" MOCK_MODEL_CREATED_ISO "\"}");
+}
+
 static void put_models(struct aigw_buf *b, const char *const *names)
 {
 	size_t n = 0;
@@ -20,11 +29,7 @@ static void put_models(struct aigw_buf *b, const char *const *names)
 	for (; names[n]; n++) {
 		if (n)
 			aigw_buf_putc(b, ',');
-		PUT_LIT(b, "{\"type\":\"model\",\"id\":\"");
-		mock_json_escape(b, names[n]);
-		PUT_LIT(b, "\",\"display_name\":\"");
-		mock_json_escape(b, names[n]);
-		PUT_LIT(b, "\",\"created_at\":\"" MOCK_MODEL_CREATED_ISO "\"}");
+		put_model(b, names[n]);
 	}
 	PUT_LIT(b, "],\"has_more\":false,\"first_id\":");
 	if (n) {
@@ -44,10 +49,11 @@ static int route(struct job *j, const char **allow)
 		*allow = "POST";
 		return EP_MESSAGES;
 	}
-	if (mock_path_is(j->req, "/v1/models")) {
-		*allow = "GET, HEAD";
+	*allow = "GET, HEAD";
+	if (mock_path_is(j->req, "/v1/models"))
 		return EP_MODELS;
-	}
+	if (mock_model_path(j, "/v1/models/"))
+		return EP_MODEL;
 	return EP_NONE;
 }
 
@@ -336,6 +342,17 @@ static void put_end(struct aigw_buf *b, const struct job *j)
 }
 
 const struct mock_dialect mock_anthropic = {
-	"anthropic", default_models, put_models, route, admit, check, respond_error, put_body,
-	put_head, put_event, put_end, mock_sse_headers,
+	.name = "anthropic",
+	.default_models = default_models,
+	.put_models = put_models,
+	.put_model = put_model,
+	.route = route,
+	.admit = admit,
+	.check = check,
+	.respond_error = respond_error,
+	.put_body = put_body,
+	.put_head = put_head,
+	.put_event = put_event,
+	.put_end = put_end,
+	.stream_headers = mock_sse_headers,
 };

@@ -13,20 +13,25 @@ static const char *const default_models[] = {
 	"mock-1", "gemini-2.5-flash", "gemini-2.5-pro", "text-embedding-004", NULL,
 };
 
+static void put_model(struct aigw_buf *b, const char *name)
+{
+	PUT_LIT(b, "{\"name\":\"models/");
+	mock_json_escape(b, name);
+	PUT_LIT(b, "\",\"version\":\"001\",\"displayName\":\"");
+	mock_json_escape(b, name);
+	PUT_LIT(b, "\",\"description\":\"aigw mock model\",\"inputTokenLimit\":1048576,"
+		   "\"outputTokenLimit\":65536,\"supportedGenerationMethods\":"
+		   "[\"generateContent\",\"streamGenerateContent\",\"embedContent\","
+		   "\"batchEmbedContents\"]}");
+}
+
 static void put_models(struct aigw_buf *b, const char *const *names)
 {
 	PUT_LIT(b, "{\"models\":[");
 	for (size_t i = 0; names[i]; i++) {
 		if (i)
 			aigw_buf_putc(b, ',');
-		PUT_LIT(b, "{\"name\":\"models/");
-		mock_json_escape(b, names[i]);
-		PUT_LIT(b, "\",\"version\":\"001\",\"displayName\":\"");
-		mock_json_escape(b, names[i]);
-		PUT_LIT(b, "\",\"description\":\"aigw mock model\",\"inputTokenLimit\":1048576,"
-			   "\"outputTokenLimit\":65536,\"supportedGenerationMethods\":"
-			   "[\"generateContent\",\"streamGenerateContent\",\"embedContent\","
-			   "\"batchEmbedContents\"]}");
+		put_model(b, names[i]);
 	}
 	PUT_LIT(b, "]}\n");
 }
@@ -59,8 +64,11 @@ static int route(struct job *j, const char **allow)
 			colon = q;
 			break;
 		}
-	if (!colon)
-		return EP_NONE;
+	if (!colon) {
+		*allow = "GET, HEAD";
+		mock_model_path(j, prefix);
+		return EP_MODEL;
+	}
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
 		size_t mn = strlen(methods[i].method);
 		if ((size_t)(p + n - colon - 1) == mn && !memcmp(colon + 1, methods[i].method, mn)) {
@@ -403,6 +411,17 @@ static void put_event(struct aigw_buf *b, const struct job *j, int i)
 }
 
 const struct mock_dialect mock_gemini = {
-	"gemini", default_models, put_models, route, admit, check, respond_error, put_body,
-	put_nothing, put_event, put_nothing, mock_sse_headers,
+	.name = "gemini",
+	.default_models = default_models,
+	.put_models = put_models,
+	.put_model = put_model,
+	.route = route,
+	.admit = admit,
+	.check = check,
+	.respond_error = respond_error,
+	.put_body = put_body,
+	.put_head = put_nothing,
+	.put_event = put_event,
+	.put_end = put_nothing,
+	.stream_headers = mock_sse_headers,
 };

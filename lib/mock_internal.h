@@ -28,7 +28,7 @@ enum mock_endpoint {
 	EP_COMPLETIONS,
 	EP_EMBEDDINGS,
 	EP_MODELS,          /* every dialect's model list */
-	EP_MODEL,           /* openai: one model */
+	EP_MODEL,           /* one model (not azure, not ollama) */
 	EP_MESSAGES,        /* anthropic */
 	EP_GENERATE,        /* gemini generateContent, ollama /api/generate */
 	EP_STREAM_GENERATE, /* gemini streamGenerateContent */
@@ -151,6 +151,8 @@ struct mock_dialect {
 	const char *const *default_models;
 	/* The model list answer, built once from the served names. */
 	void (*put_models)(struct aigw_buf *b, const char *const *names);
+	/* One model, the answer of EP_MODEL. */
+	void (*put_model)(struct aigw_buf *b, const char *name);
 	/* The endpoint of the request (EP_NONE: unknown path) and the
 	 * methods it allows; may set j->model from the path. */
 	int (*route)(struct job *j, const char **allow);
@@ -189,6 +191,9 @@ bool mock_query_param(const struct aigw_server_req *req, const char *name, const
 /* Sets j->model to a JSON string of the n bytes at p, copied to the pool;
  * false when they are not a plain name ([A-Za-z0-9._:/-], 1..256). */
 bool mock_model_from_path(struct job *j, const char *p, size_t n);
+/* Whether the path is prefix and more; then sets j->model to the rest
+ * when it is a plain name without '/' (else leaves it NULL). */
+bool mock_model_path(struct job *j, const char *prefix);
 
 void mock_put_i64(struct aigw_buf *b, int64_t v);
 void mock_put_jv(struct aigw_buf *b, struct jv v);

@@ -347,6 +347,15 @@ static void put_end(struct aigw_buf *b, const struct job *j)
 }
 
 const struct mock_dialect mock_ollama = {
-	"ollama", default_models, put_models, route, NULL, check, respond_error, put_body,
-	put_nothing, put_event, put_end, ndjson_headers,
+	.name = "ollama",
+	.default_models = default_models,
+	.put_models = put_models,
+	.route = route,
+	.check = check,
+	.respond_error = respond_error,
+	.put_body = put_body,
+	.put_head = put_nothing,
+	.put_event = put_event,
+	.put_end = put_end,
+	.stream_headers = ndjson_headers,
 };

@@ -505,6 +505,8 @@ event_names() { sed -n 's/^event: //p'; }
 	run curl -sS "$URL/v1/models" "${AH[@]}"
 	jq -e '(.data | length > 0) and (.data | all(.type == "model")) and .has_more == false' \
 		<<<"$output" >/dev/null || fail "$output"
+	run curl -sS "$URL/v1/models/claude-x" "${AH[@]}"
+	jq -e '.type == "model" and .id == "claude-x"' <<<"$output" >/dev/null || fail "$output"
 }
 
 @test "anthropic stream: Anthropic's events in order, one delta per token, usage" {
@@ -624,6 +626,9 @@ GEN='{"systemInstruction":{"parts":[{"text":"Be brief"}]},"contents":[{"role":"u
 		and (.candidates[0].content.parts[0].text | split(" ") | length == 2)' <<<"$output" >/dev/null || fail "$output"
 	run curl -sS "$URL/v1beta/models?key=k"
 	jq -e '(.models | length > 0) and (.models | all(.name | startswith("models/")))' <<<"$output" >/dev/null || fail "$output"
+	run curl -sS "$URL/v1beta/models/gemini-x?key=k"
+	jq -e '.name == "models/gemini-x" and (.supportedGenerationMethods | index("generateContent"))' \
+		<<<"$output" >/dev/null || fail "$output"
 }
 
 @test "gemini stream: alt=sse, one event per token, finishReason and usage on the last, no [DONE]" {
@@ -669,6 +674,10 @@ GEN='{"systemInstruction":{"parts":[{"text":"Be brief"}]},"contents":[{"role":"u
 	[ "${lines[1]}" = 400 ] || fail "$output"
 	[ "$(jq -r .error.status <<<"${lines[0]}")" = INVALID_ARGUMENT ]
 	[ "$(status_of "/v1beta/models/gemini-a:nothing?key=k" "$GEN")" = 404 ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1beta/models/gemini-a?key=k")" = 200 ]
+	run curl -sS -w '\n%{http_code}' "$URL/v1beta/models/gemini-b?key=k"
+	[ "${lines[1]}" = 404 ] || fail "$output"
+	[ "$(jq -r .error.status <<<"${lines[0]}")" = NOT_FOUND ]
 	stop_mock
 	start_mock --dialect gemini --error-rate 1 --error-status 503
 	run curl -sS -w '\n%{http_code}' "$URL/v1beta/models/g:streamGenerateContent?alt=sse&key=k" -d "$GEN"
