@@ -28,9 +28,10 @@
  *   POST /v1beta/models/{model}:generateContent, :streamGenerateContent
  *   (?alt=sse only: one data event per token, the finish reason on the
  *   last, usageMetadata on each), :embedContent, :batchEmbedContents
- *   (outputDimensionality); GET /v1beta/models, /v1beta/models/{model}. The key in x-goog-api-key
- *   or ?key= (403 PERMISSION_DENIED without). generationConfig.
- *   maxOutputTokens caps the answer (finishReason MAX_TOKENS).
+ *   (outputDimensionality); GET /v1beta/models, /v1beta/models/{model}.
+ *   The key in x-goog-api-key or ?key= (403 PERMISSION_DENIED without).
+ *   generationConfig.maxOutputTokens caps the answer (finishReason
+ *   MAX_TOKENS).
  * ollama
  *   POST /api/chat, /api/generate: NDJSON streams unless "stream" is
  *   false, one line per token then a "done" line with the counts and
