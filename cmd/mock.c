@@ -65,7 +65,8 @@ static const int mock_opts[] = {
 };
 
 static const struct aigw_verb verbs[] = {
-	{ NULL, "", 0, 0, NULL, "run a fake LLM provider (OpenAI, Anthropic, Gemini, Ollama or Azure)", mock_opts },
+	{ NULL, "", 0, 0, NULL,
+	  "run a fake LLM provider (OpenAI, Anthropic, Gemini, Ollama or Azure)", mock_opts },
 };
 
 const struct aigw_cmdspec cmd_mock_spec = {
