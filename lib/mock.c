@@ -1583,7 +1583,12 @@ static void azure_respond_error(struct job *j, int status, const char *headers,
 				size_t headers_len, const struct refusal *r)
 {
 	struct aigw_buf *b = &j->mw->out;
+	struct refusal unknown;
 
+	if (r->code && !strcmp(r->code, "unknown_url")) {
+		mock_refuse(&unknown, 404, "404", "Resource not found");
+		r = &unknown;
+	}
 	if (status != 429 && !(r->code && r->code[0] >= 'A' && r->code[0] <= 'Z') &&
 	    !(r->code && is_digit(r->code[0]))) {
 		openai_respond_error(j, status, headers, headers_len, r);

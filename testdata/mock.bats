@@ -834,7 +834,9 @@ AZ=/openai/deployments/my-gpt/chat/completions?api-version=2024-10-21
 	jq -e '.object == "text_completion" and .model == "inst"' <<<"$output" >/dev/null || fail "$output"
 	run post "/openai/deployments/emb/embeddings?api-version=2024-10-21" '{"input":"hello world","dimensions":3}' -H 'api-key: k'
 	jq -e '.model == "emb" and (.data[0].embedding | length == 3)' <<<"$output" >/dev/null || fail "$output"
-	[ "$(status_of /v1/chat/completions "$CHAT")" = 404 ]
+	run curl -sS -w '\n%{http_code}' "$URL/v1/chat/completions" -d "$CHAT"
+	[ "${lines[1]}" = 404 ] || fail "$output"
+	[ "${lines[0]}" = '{"error":{"code":"404","message":"Resource not found"}}' ] || fail "$output"
 }
 
 @test "azure: streams with include_usage, tool calls, errors and 429" {
