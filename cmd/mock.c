@@ -1,4 +1,4 @@
-/* aigw mock: a fake OpenAI-compatible provider on lib/server + lib/mock.
+/* aigw mock: a fake LLM provider (one of several dialects) on lib/server + lib/mock.
  * Thin: parses options, builds the mock and the server, prints the
  * address, runs until a signal (or --requests / --duration). */
 #include <errno.h>
@@ -27,8 +27,9 @@ static const struct aigw_opt opts[] = {
 		       "address to listen on (default 127.0.0.1:8000; port 0 picks a free one)", NULL },
 	[O_WORKERS] = { 0, "workers", AIGW_OPT_VALUE, "N",
 			"worker threads (default: one per core)", NULL },
-	[O_DIALECT] = { 0, "dialect", AIGW_OPT_VALUE, "NAME", "API to imitate (default openai)",
-			"choice:openai" },
+	[O_DIALECT] = { 0, "dialect", AIGW_OPT_VALUE, "NAME",
+			"API to imitate: openai, anthropic, gemini, ollama or azure (default openai)",
+			"choice:openai|anthropic|gemini|ollama|azure" },
 	[O_LATENCY] = { 0, "latency", AIGW_OPT_VALUE, "D",
 			"delay before the answer, or before a stream's first byte", NULL },
 	[O_JITTER] = { 0, "jitter", AIGW_OPT_VALUE, "D",
@@ -64,11 +65,12 @@ static const int mock_opts[] = {
 };
 
 static const struct aigw_verb verbs[] = {
-	{ NULL, "", 0, 0, NULL, "run a fake OpenAI-compatible provider", mock_opts },
+	{ NULL, "", 0, 0, NULL,
+	  "run a fake LLM provider (OpenAI, Anthropic, Gemini, Ollama or Azure)", mock_opts },
 };
 
 const struct aigw_cmdspec cmd_mock_spec = {
-	"mock", "run a fake OpenAI-compatible provider for tests and benchmarks", opts,
+	"mock", "run a fake LLM provider for tests and benchmarks", opts,
 	sizeof(opts) / sizeof(opts[0]), verbs, sizeof(verbs) / sizeof(verbs[0]),
 };
 
@@ -109,9 +111,14 @@ static int gather(struct cli *cli, struct aigw_mock_config *mc, struct aigw_serv
 			return rc;
 		sc->workers = (int)v;
 	}
-	if (cli_has(cli, O_DIALECT) && strcmp(cli_value(cli, O_DIALECT), "openai") != 0)
-		return cli_failf(cli, AIGW_EINVAL, "--dialect: unknown dialect '%s' (known: openai)",
-				 cli_value(cli, O_DIALECT));
+	if (cli_has(cli, O_DIALECT)) {
+		mc->dialect = aigw_mock_dialect_parse(cli_value(cli, O_DIALECT));
+		if (mc->dialect < 0)
+			return cli_failf(cli, AIGW_EINVAL,
+					 "--dialect: unknown dialect '%s' (known: openai, anthropic, "
+					 "gemini, ollama, azure)",
+					 cli_value(cli, O_DIALECT));
+	}
 	if ((rc = duration(cli, O_LATENCY, &mc->latency_ms)) ||
 	    (rc = duration(cli, O_JITTER, &mc->jitter_ms)) ||
 	    (rc = duration(cli, O_TTFT, &mc->ttft_ms)) ||

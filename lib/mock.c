@@ -1,30 +1,35 @@
 /* mock: see mock.h.
  *
+ * This file is the core and the openai and azure dialects; the others are
+ * in mock_anthropic.c, mock_gemini.c and mock_ollama.c, each a struct
+ * mock_dialect (mock_internal.h) of routes, checks and writers.
+ *
  * A request goes: route, check the JSON body (one validating pass, then
  * lookups of the few fields that matter; nothing is copied or allocated),
  * draw its fate (delay, 429, error) from the worker's PRNG, then answer at
  * once or from a timer. Streams are driven by one timer per request that
- * fires when the next token is due; tokens due together go out in one
+ * fires when the next event is due; events due together go out in one
  * write, and a write that finds the client's buffer full pauses the
  * stream until the server says it drained. */
 #include "mock.h"
+#include "mock_internal.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "buf.h"
 #include "clock.h"
 #include "mem.h"
+#include "pool.h"
 
 const char *const aigw_mock_default_models[] = {
 	"mock-1", "gpt-4o", "gpt-4o-mini", "text-embedding-3-small", NULL,
 };
 
-/* The "created" of every model in /v1/models: fixed, so answers are
- * the same from run to run. */
-#define MODEL_CREATED 1700000000
 #define JSON_MAX_DEPTH 64
 /* A stream flushes its batch of events at this size even when more are
  * due, so a long burst is written (and paced by backpressure) in pieces. */
@@ -43,34 +48,9 @@ static const char *const vocab[64] = {
 	"simple", "steady",  "gentle",  "quiet",   "brave",   "kind",    "true",    "done",
 };
 
-enum endpoint { EP_NONE, EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_MODELS, EP_MODEL };
-enum fate { FATE_OK, FATE_ERROR, FATE_RATE_LIMIT };
-
-struct aigw_mock {
-	struct aigw_mock_config cfg;
-	bool strict_models;
-	struct aigw_buf models_json; /* the whole /v1/models answer */
-	char retry_headers[96];
-	size_t retry_headers_len;
-	atomic_uint_fast64_t requests;
-};
-
-struct mock_worker {
-	struct aigw_mock *m;
-	struct aigw_server *server;
-	struct aigw_ev *ev;
-	int index;
-	uint64_t rng;
-	uint64_t seq;
-	int64_t wall_s;
-	uint64_t wall_at_us;
-	struct aigw_buf out; /* answer bodies and stream batches */
-	struct aigw_ev_timer duration_timer;
-};
-
 /* ------------------------------------------------------------ numbers */
 
-static uint64_t splitmix64(uint64_t x)
+uint64_t mock_splitmix64(uint64_t x)
 {
 	x += 0x9e3779b97f4a7c15ull;
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -81,7 +61,7 @@ static uint64_t splitmix64(uint64_t x)
 static uint64_t rng_next(struct mock_worker *mw)
 {
 	mw->rng += 0x9e3779b97f4a7c15ull;
-	return splitmix64(mw->rng);
+	return mock_splitmix64(mw->rng);
 }
 
 /* Uniform in [0, 1). */
@@ -111,14 +91,6 @@ static double square_root(double x)
 #define FNV_PRIME 0x100000001b3ull
 
 /* ------------------------------------------------------------ JSON reading */
-
-/* A JSON value as written in the body: the raw bytes, quotes included for
- * a string. The whole body is validated before any value is looked at,
- * so the walkers below trust the structure. */
-struct jv {
-	const char *p;
-	size_t n;
-};
 
 static const char *j_ws(const char *p, const char *end)
 {
@@ -257,7 +229,7 @@ static const char *j_value(const char *p, const char *end, int depth)
 }
 
 /* Checks that body is one JSON object (surrounded by whitespace only). */
-static bool j_parse_object(const char *body, size_t len, struct jv *out)
+bool mock_j_parse_object(const char *body, size_t len, struct jv *out)
 {
 	const char *end = body + len, *p = j_ws(body, end), *v;
 
@@ -270,7 +242,7 @@ static bool j_parse_object(const char *body, size_t len, struct jv *out)
 	return true;
 }
 
-static char j_type(struct jv v)
+char mock_j_type(struct jv v)
 {
 	if (!v.p)
 		return 0;
@@ -280,11 +252,15 @@ static char j_type(struct jv v)
 }
 
 /* Next member of an object (*it starts at 0) or element of an array. */
-static bool j_next(struct jv container, size_t *it, struct jv *key, struct jv *val)
+bool mock_j_next(struct jv container, size_t *it, struct jv *key, struct jv *val)
 {
-	const char *end = container.p + container.n - 1; /* the closing bracket */
-	const char *p = container.p + (*it ? *it : 1), *v;
+	const char *end, *p, *v;
 
+	/* anything but an object or an array (absent too) has no members */
+	if (container.n < 2 || (container.p[0] != '{' && container.p[0] != '['))
+		return false;
+	end = container.p + container.n - 1; /* the closing bracket */
+	p = container.p + (*it ? *it : 1);
 	p = j_ws(p, end);
 	if (p < end && *p == ',')
 		p = j_ws(p + 1, end);
@@ -305,19 +281,23 @@ static bool j_next(struct jv container, size_t *it, struct jv *key, struct jv *v
 }
 
 /* A string value (or key) equals lit, with no escapes involved. */
-static bool j_str_is(struct jv s, const char *lit)
+bool mock_j_str_is(struct jv s, const char *lit)
 {
 	size_t n = strlen(lit);
 	return s.p && s.n == n + 2 && s.p[0] == '"' && !memcmp(s.p + 1, lit, n);
 }
 
-static struct jv j_get(struct jv obj, const char *name)
+struct jv mock_j_get(struct jv obj, const char *name)
 {
 	struct jv key, val = { NULL, 0 };
 	size_t it = 0;
 
-	while (j_next(obj, &it, &key, &val))
-		if (j_str_is(key, name))
+	if (mock_j_type(obj) != '{') {
+		val.p = NULL;
+		return val;
+	}
+	while (mock_j_next(obj, &it, &key, &val))
+		if (mock_j_str_is(key, name))
 			return val;
 	val.p = NULL;
 	val.n = 0;
@@ -325,13 +305,13 @@ static struct jv j_get(struct jv obj, const char *name)
 }
 
 /* An integer value in [min, max]. */
-static bool j_int(struct jv v, int64_t min, int64_t max, int64_t *out)
+bool mock_j_int(struct jv v, int64_t min, int64_t max, int64_t *out)
 {
 	int64_t x = 0;
 	bool neg = false;
 	size_t i = 0;
 
-	if (j_type(v) != '0')
+	if (mock_j_type(v) != '0')
 		return false;
 	if (v.p[0] == '-') {
 		neg = true;
@@ -352,21 +332,14 @@ static bool j_int(struct jv v, int64_t min, int64_t max, int64_t *out)
 
 /* ------------------------------------------------------------ prompt text */
 
-/* What the mock learns from a prompt: a hash of its text and its words. */
-struct text {
-	uint64_t hash;
-	uint64_t words;
-	bool in_word;
-};
-
-static void text_init(struct text *t)
+void mock_text_init(struct text *t)
 {
 	t->hash = FNV_OFFSET;
 	t->words = 0;
 	t->in_word = false;
 }
 
-static void text_byte(struct text *t, unsigned char c)
+void mock_text_byte(struct text *t, unsigned char c)
 {
 	bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 
@@ -380,7 +353,7 @@ static void text_byte(struct text *t, unsigned char c)
 }
 
 /* A boundary between two pieces of a prompt (two messages). */
-static void text_break(struct text *t)
+void mock_text_break(struct text *t)
 {
 	t->hash = (t->hash ^ 0) * FNV_PRIME;
 	t->in_word = false;
@@ -394,23 +367,23 @@ static int hex_digit(char c)
 }
 
 /* Feeds the decoded contents of a string value. */
-static void text_string(struct text *t, struct jv s)
+void mock_text_string(struct text *t, struct jv s)
 {
 	const char *p = s.p + 1, *end = s.p + s.n - 1;
 
 	while (p < end) {
 		unsigned code;
 		if (*p != '\\') {
-			text_byte(t, (unsigned char)*p++);
+			mock_text_byte(t, (unsigned char)*p++);
 			continue;
 		}
 		p++;
 		switch (*p++) {
-		case 'b': text_byte(t, '\b'); break;
-		case 'f': text_byte(t, '\f'); break;
-		case 'n': text_byte(t, '\n'); break;
-		case 'r': text_byte(t, '\r'); break;
-		case 't': text_byte(t, '\t'); break;
+		case 'b': mock_text_byte(t, '\b'); break;
+		case 'f': mock_text_byte(t, '\f'); break;
+		case 'n': mock_text_byte(t, '\n'); break;
+		case 'r': mock_text_byte(t, '\r'); break;
+		case 't': mock_text_byte(t, '\t'); break;
 		case 'u':
 			code = (unsigned)(hex_digit(p[0]) << 12 | hex_digit(p[1]) << 8 |
 					  hex_digit(p[2]) << 4 | hex_digit(p[3]));
@@ -418,37 +391,37 @@ static void text_string(struct text *t, struct jv s)
 			/* UTF-8 of the code unit (surrogates each on their own:
 			 * enough for hashing and counting) */
 			if (code < 0x80) {
-				text_byte(t, (unsigned char)code);
+				mock_text_byte(t, (unsigned char)code);
 			} else if (code < 0x800) {
-				text_byte(t, (unsigned char)(0xc0 | code >> 6));
-				text_byte(t, (unsigned char)(0x80 | (code & 0x3f)));
+				mock_text_byte(t, (unsigned char)(0xc0 | code >> 6));
+				mock_text_byte(t, (unsigned char)(0x80 | (code & 0x3f)));
 			} else {
-				text_byte(t, (unsigned char)(0xe0 | code >> 12));
-				text_byte(t, (unsigned char)(0x80 | ((code >> 6) & 0x3f)));
-				text_byte(t, (unsigned char)(0x80 | (code & 0x3f)));
+				mock_text_byte(t, (unsigned char)(0xe0 | code >> 12));
+				mock_text_byte(t, (unsigned char)(0x80 | ((code >> 6) & 0x3f)));
+				mock_text_byte(t, (unsigned char)(0x80 | (code & 0x3f)));
 			}
 			break;
-		default: text_byte(t, (unsigned char)p[-1]); break; /* " \ / */
+		default: mock_text_byte(t, (unsigned char)p[-1]); break; /* " \ / */
 		}
 	}
 }
 
 /* A message content: a string, or an array of parts whose "text" counts. */
-static void text_content(struct text *t, struct jv content)
+void mock_text_content(struct text *t, struct jv content)
 {
-	if (j_type(content) == '"') {
-		text_string(t, content);
-	} else if (j_type(content) == '[') {
+	if (mock_j_type(content) == '"') {
+		mock_text_string(t, content);
+	} else if (mock_j_type(content) == '[') {
 		struct jv part;
 		size_t it = 0;
-		while (j_next(content, &it, NULL, &part)) {
+		while (mock_j_next(content, &it, NULL, &part)) {
 			struct jv txt;
-			if (j_type(part) != '{')
+			if (mock_j_type(part) != '{')
 				continue;
-			txt = j_get(part, "text");
-			if (j_type(txt) == '"') {
-				text_string(t, txt);
-				text_break(t);
+			txt = mock_j_get(part, "text");
+			if (mock_j_type(txt) == '"') {
+				mock_text_string(t, txt);
+				mock_text_break(t);
 			}
 		}
 	}
@@ -456,9 +429,7 @@ static void text_content(struct text *t, struct jv content)
 
 /* ------------------------------------------------------------ writing */
 
-#define PUT_LIT(b, lit) aigw_buf_append((b), (lit), sizeof(lit) - 1)
-
-static void put_i64(struct aigw_buf *b, int64_t v)
+void mock_put_i64(struct aigw_buf *b, int64_t v)
 {
 	if (v < 0) {
 		aigw_buf_putc(b, '-');
@@ -468,12 +439,12 @@ static void put_i64(struct aigw_buf *b, int64_t v)
 	}
 }
 
-static void put_jv(struct aigw_buf *b, struct jv v)
+void mock_put_jv(struct aigw_buf *b, struct jv v)
 {
 	aigw_buf_append(b, v.p, v.n);
 }
 
-static void json_escape(struct aigw_buf *b, const char *s)
+void mock_json_escape(struct aigw_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 
@@ -510,22 +481,38 @@ void aigw_mock_config_release(struct aigw_mock_config *c)
 
 static const char *const *model_list(const struct aigw_mock *m)
 {
-	return m->strict_models ? (const char *const *)m->cfg.models.v : aigw_mock_default_models;
+	return m->strict_models ? (const char *const *)m->cfg.models.v : m->dialect->default_models;
+}
+
+const char *const aigw_mock_dialects[] = { "openai", "anthropic", "gemini", "ollama", "azure",
+					   NULL };
+
+static const struct mock_dialect *const dialects[] = {
+	[AIGW_MOCK_OPENAI] = &mock_openai,       [AIGW_MOCK_ANTHROPIC] = &mock_anthropic,
+	[AIGW_MOCK_GEMINI] = &mock_gemini,       [AIGW_MOCK_OLLAMA] = &mock_ollama,
+	[AIGW_MOCK_AZURE] = &mock_azure,
+};
+
+int aigw_mock_dialect_parse(const char *name)
+{
+	for (int i = 0; aigw_mock_dialects[i]; i++)
+		if (!strcmp(aigw_mock_dialects[i], name))
+			return i;
+	return -1;
 }
 
 static void model_object(struct aigw_buf *b, const char *name)
 {
 	PUT_LIT(b, "{\"id\":\"");
-	json_escape(b, name);
+	mock_json_escape(b, name);
 	PUT_LIT(b, "\",\"object\":\"model\",\"created\":");
-	aigw_buf_put_u64(b, MODEL_CREATED);
+	aigw_buf_put_u64(b, MOCK_MODEL_CREATED);
 	PUT_LIT(b, ",\"owned_by\":\"aigw-mock\"}");
 }
 
 int aigw_mock_new(struct aigw_mock **out, const struct aigw_mock_config *c, struct aigw_err *err)
 {
 	struct aigw_mock *m;
-	const char *const *names;
 
 	*out = NULL;
 	if (c->latency_ms < 0 || c->jitter_ms < 0 || c->ttft_ms < 0 || c->duration_ms < 0 ||
@@ -542,22 +529,19 @@ int aigw_mock_new(struct aigw_mock **out, const struct aigw_mock_config *c, stru
 	if (c->error_status < 400 || c->error_status > 599)
 		return aigw_err_set(err, AIGW_EINVAL, "error status must be between 400 and 599");
 
+	if (c->dialect < 0 || c->dialect >= AIGW_MOCK_DIALECTS)
+		return aigw_err_set(err, AIGW_EINVAL, "unknown dialect %d", c->dialect);
+
 	m = aigw_calloc(1, sizeof(*m));
 	m->cfg = *c;
+	m->dialect = dialects[c->dialect];
 	memset(&m->cfg.models, 0, sizeof(m->cfg.models));
 	aigw_strv_copy(&m->cfg.models, &c->models);
 	m->strict_models = m->cfg.models.n > 0;
 	atomic_init(&m->requests, 0);
 
 	aigw_buf_init(&m->models_json);
-	PUT_LIT(&m->models_json, "{\"object\":\"list\",\"data\":[");
-	names = model_list(m);
-	for (size_t i = 0; names[i]; i++) {
-		if (i)
-			aigw_buf_putc(&m->models_json, ',');
-		model_object(&m->models_json, names[i]);
-	}
-	PUT_LIT(&m->models_json, "]}\n");
+	m->dialect->put_models(&m->models_json, model_list(m));
 
 	/* Retry-After in whole seconds (rounded up), and the milliseconds
 	 * that OpenAI's clients also read. */
@@ -584,32 +568,6 @@ uint64_t aigw_mock_requests(const struct aigw_mock *m)
 
 /* ------------------------------------------------------------ a request */
 
-/* Everything the answer needs, filled while checking the request; lives
- * on the stack for an answer given at once, in the pool otherwise. */
-struct job {
-	struct aigw_server_req *req;
-	struct mock_worker *mw;
-	struct aigw_ev_timer timer;
-	int endpoint;
-	int fate;
-	bool stream;
-	bool include_usage;
-	bool base64;
-	bool truncated;    /* cut by max_tokens: finish_reason "length" */
-	bool started;      /* stream head sent */
-	bool paused;       /* waiting for drained */
-	int n_tokens;
-	int sent;
-	int dims;
-	uint64_t prompt_tokens;
-	uint64_t prompt_hash;
-	struct jv model;   /* the request's model string, quotes included */
-	struct jv input;   /* embeddings: the input value */
-	uint64_t tokens_at_us; /* when token 0 is due */
-	uint64_t seq;
-	int64_t created;
-};
-
 static int64_t wall_now(struct mock_worker *mw)
 {
 	uint64_t now = aigw_ev_now_us(mw->ev);
@@ -623,7 +581,7 @@ static int64_t wall_now(struct mock_worker *mw)
 
 static const char *token_word(const struct job *j, int i)
 {
-	return vocab[splitmix64(j->prompt_hash + (uint64_t)i) & 63];
+	return vocab[mock_splitmix64(j->prompt_hash + (uint64_t)i) & 63];
 }
 
 /* `{"id":"...","object":"OBJ","created":N,"model":"M",` */
@@ -640,13 +598,13 @@ static void put_envelope(struct aigw_buf *b, const struct job *j, const char *ob
 	PUT_LIT(b, "\",\"object\":\"");
 	aigw_buf_puts(b, object);
 	PUT_LIT(b, "\",\"created\":");
-	put_i64(b, j->created);
+	mock_put_i64(b, j->created);
 	PUT_LIT(b, ",\"model\":");
-	put_jv(b, j->model);
+	mock_put_jv(b, j->model);
 	aigw_buf_putc(b, ',');
 }
 
-static void put_usage(struct aigw_buf *b, const struct job *j, uint64_t completion)
+static void put_openai_usage(struct aigw_buf *b, const struct job *j, uint64_t completion)
 {
 	PUT_LIT(b, "\"usage\":{\"prompt_tokens\":");
 	aigw_buf_put_u64(b, j->prompt_tokens);
@@ -659,10 +617,12 @@ static void put_usage(struct aigw_buf *b, const struct job *j, uint64_t completi
 
 static const char *finish_reason(const struct job *j)
 {
+	if (j->tool)
+		return "tool_calls";
 	return j->truncated ? "length" : "stop";
 }
 
-static void put_text(struct aigw_buf *b, const struct job *j)
+void mock_put_text(struct aigw_buf *b, const struct job *j)
 {
 	for (int i = 0; i < j->n_tokens; i++) {
 		if (i)
@@ -671,15 +631,34 @@ static void put_text(struct aigw_buf *b, const struct job *j)
 	}
 }
 
+static void put_tool_call_id(struct aigw_buf *b, const struct job *j)
+{
+	PUT_LIT(b, "\"call_");
+	mock_put_id(b, j);
+	aigw_buf_putc(b, '"');
+}
+
 static void put_chat(struct aigw_buf *b, const struct job *j)
 {
 	put_envelope(b, j, "chat.completion");
-	PUT_LIT(b, "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
-	put_text(b, j);
-	PUT_LIT(b, "\"},\"logprobs\":null,\"finish_reason\":\"");
+	PUT_LIT(b, "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+	if (j->tool) {
+		PUT_LIT(b, "null,\"tool_calls\":[{\"id\":");
+		put_tool_call_id(b, j);
+		PUT_LIT(b, ",\"type\":\"function\",\"function\":{\"name\":");
+		mock_put_jv(b, j->tool_name);
+		PUT_LIT(b, ",\"arguments\":\"");
+		mock_put_tool_args(b, j, 1);
+		PUT_LIT(b, "\"}}]");
+	} else {
+		aigw_buf_putc(b, '"');
+		mock_put_text(b, j);
+		aigw_buf_putc(b, '"');
+	}
+	PUT_LIT(b, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"");
 	aigw_buf_puts(b, finish_reason(j));
 	PUT_LIT(b, "\"}],");
-	put_usage(b, j, (uint64_t)j->n_tokens);
+	put_openai_usage(b, j, (uint64_t)j->n_tokens);
 	PUT_LIT(b, "}\n");
 }
 
@@ -687,16 +666,16 @@ static void put_completion(struct aigw_buf *b, const struct job *j)
 {
 	put_envelope(b, j, "text_completion");
 	PUT_LIT(b, "\"choices\":[{\"text\":\"");
-	put_text(b, j);
+	mock_put_text(b, j);
 	PUT_LIT(b, "\",\"index\":0,\"logprobs\":null,\"finish_reason\":\"");
 	aigw_buf_puts(b, finish_reason(j));
 	PUT_LIT(b, "\"}],");
-	put_usage(b, j, (uint64_t)j->n_tokens);
+	put_openai_usage(b, j, (uint64_t)j->n_tokens);
 	PUT_LIT(b, "}\n");
 }
 
 /* One embedding of hash h: dims values in [-1, 1], scaled to unit length. */
-static void put_vector(struct aigw_buf *b, const struct job *j, uint64_t h)
+void mock_put_vector(struct aigw_buf *b, const struct job *j, uint64_t h)
 {
 	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	double sum = 0, scale;
@@ -704,7 +683,7 @@ static void put_vector(struct aigw_buf *b, const struct job *j, uint64_t h)
 	int have = 0;
 
 	for (int i = 0; i < j->dims; i++) {
-		double v = (double)(splitmix64(h + (uint64_t)i) >> 11) / 4503599627370496.0 - 1.0;
+		double v = (double)(mock_splitmix64(h + (uint64_t)i) >> 11) / 4503599627370496.0 - 1.0;
 		sum += v * v;
 	}
 	scale = sum > 0 ? 1.0 / square_root(sum) : 0;
@@ -713,7 +692,7 @@ static void put_vector(struct aigw_buf *b, const struct job *j, uint64_t h)
 	else
 		aigw_buf_putc(b, '[');
 	for (int i = 0; i < j->dims; i++) {
-		double v = ((double)(splitmix64(h + (uint64_t)i) >> 11) / 4503599627370496.0 - 1.0) *
+		double v = ((double)(mock_splitmix64(h + (uint64_t)i) >> 11) / 4503599627370496.0 - 1.0) *
 			   scale;
 		if (!j->base64) {
 			char num[32];
@@ -759,23 +738,23 @@ static void put_vector(struct aigw_buf *b, const struct job *j, uint64_t h)
 
 /* The hash and token count of one embedding input: a string, or an array
  * of token ids. */
-static uint64_t input_hash(struct jv v, uint64_t *tokens)
+uint64_t mock_input_hash(struct jv v, uint64_t *tokens)
 {
 	struct text t;
 
-	text_init(&t);
-	if (j_type(v) == '"') {
-		text_string(&t, v);
+	mock_text_init(&t);
+	if (mock_j_type(v) == '"') {
+		mock_text_string(&t, v);
 		*tokens += t.words;
 		return t.hash;
 	}
 	{
 		struct jv el;
 		size_t it = 0;
-		while (j_next(v, &it, NULL, &el)) {
+		while (mock_j_next(v, &it, NULL, &el)) {
 			for (size_t i = 0; i < el.n; i++)
-				text_byte(&t, (unsigned char)el.p[i]);
-			text_byte(&t, ',');
+				mock_text_byte(&t, (unsigned char)el.p[i]);
+			mock_text_byte(&t, ',');
 			(*tokens)++;
 		}
 	}
@@ -790,10 +769,10 @@ static bool token_array(struct jv v)
 	int64_t x;
 	bool any = false;
 
-	if (j_type(v) != '[')
+	if (mock_j_type(v) != '[')
 		return false;
-	while (j_next(v, &it, NULL, &el)) {
-		if (!j_int(el, 0, INT64_MAX / 2, &x))
+	while (mock_j_next(v, &it, NULL, &el)) {
+		if (!mock_j_int(el, 0, INT64_MAX / 2, &x))
 			return false;
 		any = true;
 	}
@@ -808,23 +787,23 @@ static void put_embeddings(struct aigw_buf *b, struct job *j)
 	uint64_t tokens = 0;
 
 	PUT_LIT(b, "{\"object\":\"list\",\"data\":[");
-	if (j_type(j->input) == '"' || token_array(j->input)) {
+	if (mock_j_type(j->input) == '"' || token_array(j->input)) {
 		PUT_LIT(b, "{\"object\":\"embedding\",\"index\":0,\"embedding\":");
-		put_vector(b, j, input_hash(j->input, &tokens));
+		mock_put_vector(b, j, mock_input_hash(j->input, &tokens));
 		aigw_buf_putc(b, '}');
 	} else {
-		while (j_next(j->input, &it, NULL, &el)) {
+		while (mock_j_next(j->input, &it, NULL, &el)) {
 			if (index)
 				aigw_buf_putc(b, ',');
 			PUT_LIT(b, "{\"object\":\"embedding\",\"index\":");
 			aigw_buf_put_u64(b, (uint64_t)index++);
 			PUT_LIT(b, ",\"embedding\":");
-			put_vector(b, j, input_hash(el, &tokens));
+			mock_put_vector(b, j, mock_input_hash(el, &tokens));
 			aigw_buf_putc(b, '}');
 		}
 	}
 	PUT_LIT(b, "],\"model\":");
-	put_jv(b, j->model);
+	mock_put_jv(b, j->model);
 	PUT_LIT(b, ",\"usage\":{\"prompt_tokens\":");
 	aigw_buf_put_u64(b, tokens);
 	PUT_LIT(b, ",\"total_tokens\":");
@@ -834,34 +813,41 @@ static void put_embeddings(struct aigw_buf *b, struct job *j)
 
 /* ------------------------------------------------------------ streams */
 
-/* One chunk event: a role delta (token -1), a token, or the end (token
- * n_tokens: the finish reason). */
-static void put_event(struct aigw_buf *b, const struct job *j, int token)
+/* One chunk: the head (event -1: the role, and a tool call's id and
+ * name), a token or argument piece, or the end (event n_events: the
+ * finish reason). */
+static void put_openai_chunk(struct aigw_buf *b, const struct job *j, int event)
 {
-	bool last = token >= j->n_tokens;
+	bool last = event >= j->n_events;
 
 	PUT_LIT(b, "data: ");
 	if (j->endpoint == EP_CHAT) {
 		put_envelope(b, j, "chat.completion.chunk");
 		PUT_LIT(b, "\"choices\":[{\"index\":0,\"delta\":{");
-		if (token < 0) {
+		if (event < 0 && j->tool) {
+			PUT_LIT(b, "\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,"
+				   "\"id\":");
+			put_tool_call_id(b, j);
+			PUT_LIT(b, ",\"type\":\"function\",\"function\":{\"name\":");
+			mock_put_jv(b, j->tool_name);
+			PUT_LIT(b, ",\"arguments\":\"\"}}]");
+		} else if (event < 0) {
 			PUT_LIT(b, "\"role\":\"assistant\",\"content\":\"\"");
+		} else if (!last && j->tool) {
+			PUT_LIT(b, "\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"");
+			mock_put_tool_piece(b, j, event, 1);
+			PUT_LIT(b, "\"}}]");
 		} else if (!last) {
 			PUT_LIT(b, "\"content\":\"");
-			if (token)
-				aigw_buf_putc(b, ' ');
-			aigw_buf_puts(b, token_word(j, token));
+			mock_put_token(b, j, event);
 			aigw_buf_putc(b, '"');
 		}
 		PUT_LIT(b, "},\"logprobs\":null,\"finish_reason\":");
 	} else {
 		put_envelope(b, j, "text_completion");
 		PUT_LIT(b, "\"choices\":[{\"text\":\"");
-		if (!last) {
-			if (token)
-				aigw_buf_putc(b, ' ');
-			aigw_buf_puts(b, token_word(j, token));
-		}
+		if (!last)
+			mock_put_token(b, j, event);
 		PUT_LIT(b, "\",\"index\":0,\"logprobs\":null,\"finish_reason\":");
 	}
 	if (last) {
@@ -877,16 +863,27 @@ static void put_event(struct aigw_buf *b, const struct job *j, int token)
 	PUT_LIT(b, "}\n\n");
 }
 
+static void put_openai_head(struct aigw_buf *b, const struct job *j)
+{
+	if (j->endpoint == EP_CHAT)
+		put_openai_chunk(b, j, -1);
+}
+
+static void put_openai_event(struct aigw_buf *b, const struct job *j, int i)
+{
+	put_openai_chunk(b, j, i);
+}
+
 /* The events after the last token: the finish reason, the usage chunk
  * when asked for, and [DONE]. */
-static void put_stream_end(struct aigw_buf *b, const struct job *j)
+static void put_openai_end(struct aigw_buf *b, const struct job *j)
 {
-	put_event(b, j, j->n_tokens);
+	put_openai_chunk(b, j, j->n_events);
 	if (j->include_usage) {
 		PUT_LIT(b, "data: ");
 		put_envelope(b, j, j->endpoint == EP_CHAT ? "chat.completion.chunk" : "text_completion");
 		PUT_LIT(b, "\"choices\":[],");
-		put_usage(b, j, (uint64_t)j->n_tokens);
+		put_openai_usage(b, j, (uint64_t)j->n_tokens);
 		PUT_LIT(b, "}\n\n");
 	}
 	PUT_LIT(b, "data: [DONE]\n\n");
@@ -924,11 +921,12 @@ static bool stream_flush(struct job *j)
 static void stream_pump(struct job *j)
 {
 	struct mock_worker *mw = j->mw;
+	const struct mock_dialect *d = mw->m->dialect;
 	struct aigw_buf *b = &mw->out;
 	uint64_t now = aigw_ev_now_us(mw->ev);
 
 	aigw_buf_reset(b);
-	while (j->sent < j->n_tokens) {
+	while (j->sent < j->n_events) {
 		uint64_t due = token_due_us(j, j->sent);
 		if (due > now) {
 			if (!stream_flush(j))
@@ -936,11 +934,11 @@ static void stream_pump(struct job *j)
 			aigw_ev_timer_start(mw->ev, &j->timer, due - now);
 			return;
 		}
-		put_event(b, j, j->sent++);
+		d->put_event(b, j, j->sent++);
 		if (b->len >= STREAM_BATCH && !stream_flush(j))
 			return;
 	}
-	put_stream_end(b, j);
+	d->put_end(b, j);
 	if (!stream_flush(j) && !j->paused)
 		return;
 	/* The last events were taken even if the buffer is now full. */
@@ -966,55 +964,55 @@ static void on_aborted(struct aigw_server_req *req, void *arg)
 	aigw_ev_timer_stop(req->ev, &j->timer);
 }
 
-static const char sse_headers[] = "Content-Type: text/event-stream\r\n"
-				  "Cache-Control: no-cache\r\n"
-				  "X-Accel-Buffering: no\r\n";
-static const char json_headers[] = "Content-Type: application/json\r\n";
+const char mock_sse_headers[] = "Content-Type: text/event-stream\r\n"
+				"Cache-Control: no-cache\r\n"
+				"X-Accel-Buffering: no\r\n";
+const char mock_json_headers[] = "Content-Type: application/json\r\n";
 
 /* The answer is due: an error, the whole body, or a stream's start. */
 static void job_answer(struct job *j)
 {
 	struct aigw_mock *m = j->mw->m;
+	const struct mock_dialect *d = m->dialect;
 	struct aigw_buf *b = &j->mw->out;
+	struct refusal r;
 
 	if (j->fate == FATE_RATE_LIMIT) {
-		aigw_server_respond_error(j->req, 429, m->retry_headers, m->retry_headers_len,
-					  "requests", "rate_limit_exceeded",
-					  "rate limit reached (aigw mock --rate-limit-rate)");
+		r.status = 429;
+		r.type = "requests";
+		r.code = "rate_limit_exceeded";
+		r.message = "rate limit reached (aigw mock --rate-limit-rate)";
+		d->respond_error(j, 429, m->retry_headers, m->retry_headers_len, &r);
 		return;
 	}
 	if (j->fate == FATE_ERROR) {
-		aigw_server_respond_error(j->req, m->cfg.error_status, NULL, 0,
-					  m->cfg.error_status >= 500 ? "server_error"
-								     : "invalid_request_error",
-					  "mock_error", "mock failure (aigw mock --error-rate)");
+		r.status = m->cfg.error_status;
+		r.type = m->cfg.error_status >= 500 ? "server_error" : "invalid_request_error";
+		r.code = "mock_error";
+		r.message = "mock failure (aigw mock --error-rate)";
+		d->respond_error(j, m->cfg.error_status, NULL, 0, &r);
 		return;
 	}
 	if (j->stream) {
 		j->started = true;
-		if (aigw_server_stream_start(j->req, 200, sse_headers, sizeof(sse_headers) - 1, -1))
+		if (aigw_server_stream_start(j->req, 200, d->stream_headers,
+					     strlen(d->stream_headers), -1))
 			return;
 		aigw_server_on_drained(j->req, on_drained, j);
 		j->tokens_at_us = aigw_ev_now_us(j->mw->ev) + (uint64_t)m->cfg.ttft_ms * 1000;
-		if (j->endpoint == EP_CHAT) {
-			aigw_buf_reset(b);
-			put_event(b, j, -1);
-			if (!stream_flush(j) && !j->paused)
-				return;
-		}
+		aigw_buf_reset(b);
+		d->put_head(b, j);
+		if (!stream_flush(j) && !j->paused)
+			return;
 		if (j->paused)
 			return; /* drained resumes */
 		stream_pump(j);
 		return;
 	}
 	aigw_buf_reset(b);
-	if (j->endpoint == EP_CHAT)
-		put_chat(b, j);
-	else if (j->endpoint == EP_COMPLETIONS)
-		put_completion(b, j);
-	else
-		put_embeddings(b, j);
-	aigw_server_respond(j->req, 200, json_headers, sizeof(json_headers) - 1, b->data, b->len);
+	d->put_body(b, j);
+	aigw_server_respond(j->req, 200, mock_json_headers, sizeof(mock_json_headers) - 1, b->data,
+			    b->len);
 }
 
 static void on_timer(struct aigw_ev *ev, struct aigw_ev_timer *t, void *arg)
@@ -1029,24 +1027,33 @@ static void on_timer(struct aigw_ev *ev, struct aigw_ev_timer *t, void *arg)
 		stream_pump(j);
 }
 
-/* ------------------------------------------------------------ checking */
+/* ------------------------------------------------------------ helpers of dialects */
 
-/* A refusal: the status and OpenAI's type/code/message for it. */
-struct refusal {
-	int status;
-	const char *code;
-	const char *message;
-};
+void mock_respond_json(struct job *j, int status, const char *headers, size_t headers_len)
+{
+	struct aigw_buf *b = &j->mw->out;
+	char head[256];
+	size_t n = 0;
 
-static bool refuse(struct refusal *r, int status, const char *code, const char *message)
+	if (headers && headers_len <= sizeof(head) - sizeof(mock_json_headers)) {
+		memcpy(head, headers, headers_len);
+		n = headers_len;
+	}
+	memcpy(head + n, mock_json_headers, sizeof(mock_json_headers) - 1);
+	n += sizeof(mock_json_headers) - 1;
+	aigw_server_respond(j->req, status, head, n, b->data, b->len);
+}
+
+bool mock_refuse(struct refusal *r, int status, const char *code, const char *message)
 {
 	r->status = status;
+	r->type = NULL;
 	r->code = code;
 	r->message = message;
 	return false;
 }
 
-static bool model_known(const struct aigw_mock *m, const char *p, size_t n)
+bool mock_model_known(const struct aigw_mock *m, const char *p, size_t n)
 {
 	if (!m->strict_models)
 		return true;
@@ -1056,6 +1063,314 @@ static bool model_known(const struct aigw_mock *m, const char *p, size_t n)
 	return false;
 }
 
+bool mock_path_is(const struct aigw_server_req *req, const char *p)
+{
+	size_t n = strlen(p);
+	return req->path.len == n && !memcmp(req->path.ptr, p, n);
+}
+
+bool mock_query_param(const struct aigw_server_req *req, const char *name, const char **value,
+		      size_t *len)
+{
+	const char *p = req->query.ptr, *end;
+	size_t n = strlen(name);
+
+	if (!p)
+		return false;
+	end = p + req->query.len;
+	if (p < end && *p == '?')
+		p++;
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p)), *stop = amp ? amp : end;
+		size_t field = (size_t)(stop - p);
+		if (field >= n && !memcmp(p, name, n) && (field == n || p[n] == '=')) {
+			*value = field == n ? stop : p + n + 1;
+			*len = (size_t)(stop - *value);
+			return true;
+		}
+		p = stop + 1;
+	}
+	return false;
+}
+
+bool mock_model_path(struct job *j, const char *prefix)
+{
+	const struct aigw_server_req *req = j->req;
+	size_t n = strlen(prefix);
+
+	if (req->path.len <= n || memcmp(req->path.ptr, prefix, n))
+		return false;
+	if (!memchr(req->path.ptr + n, '/', req->path.len - n))
+		mock_model_from_path(j, req->path.ptr + n, req->path.len - n);
+	return true;
+}
+
+bool mock_model_from_path(struct job *j, const char *p, size_t n)
+{
+	char *q;
+
+	if (n == 0 || n > 256)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '.' ||
+		      c == '_' || c == '-' || c == ':' || c == '/'))
+			return false;
+	}
+	q = aigw_pool_alloc(j->req->pool, n + 2);
+	q[0] = '"';
+	memcpy(q + 1, p, n);
+	q[n + 1] = '"';
+	j->model.p = q;
+	j->model.n = n + 2;
+	return true;
+}
+
+void mock_put_hex(struct aigw_buf *b, uint64_t v)
+{
+	static const char hex[] = "0123456789abcdef";
+	char out[16];
+
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		out[i] = hex[v & 15];
+	aigw_buf_append(b, out, sizeof(out));
+}
+
+void mock_put_id(struct aigw_buf *b, const struct job *j)
+{
+	mock_put_hex(b, mock_splitmix64((uint64_t)j->mw->index << 48 ^ j->seq));
+}
+
+void mock_put_iso_time(struct aigw_buf *b, struct mock_worker *mw, int64_t unix_s)
+{
+	/* formatted once a second per worker: streams write it on every line */
+	if (!mw->iso_len || mw->iso_s != unix_s) {
+		time_t t = (time_t)unix_s;
+		struct tm tm;
+		mw->iso_len = gmtime_r(&t, &tm)
+				      ? strftime(mw->iso, sizeof(mw->iso), "%Y-%m-%dT%H:%M:%SZ", &tm)
+				      : 0;
+		if (!mw->iso_len) {
+			memcpy(mw->iso, MOCK_MODEL_CREATED_ISO, sizeof(MOCK_MODEL_CREATED_ISO));
+			mw->iso_len = sizeof(MOCK_MODEL_CREATED_ISO) - 1;
+		}
+		mw->iso_s = unix_s;
+	}
+	aigw_buf_append(b, mw->iso, mw->iso_len);
+}
+
+void mock_put_token(struct aigw_buf *b, const struct job *j, int i)
+{
+	if (i)
+		aigw_buf_putc(b, ' ');
+	aigw_buf_puts(b, token_word(j, i));
+}
+
+void mock_cap_tokens(struct job *j, int64_t limit)
+{
+	if (limit >= 0 && limit < j->n_tokens) {
+		j->n_tokens = (int)limit;
+		j->truncated = true;
+	}
+}
+
+struct jv mock_first_text(struct jv content)
+{
+	struct jv none = { NULL, 0 }, part, txt;
+	size_t it = 0;
+
+	if (mock_j_type(content) == '"')
+		return content;
+	if (mock_j_type(content) != '[')
+		return none;
+	while (mock_j_next(content, &it, NULL, &part)) {
+		txt = mock_j_get(part, "text");
+		if (mock_j_type(part) == '{' && mock_j_type(txt) == '"')
+			return txt;
+	}
+	return none;
+}
+
+/* ------------------------------------------------------------ tool calls */
+
+/* The next character of a string value, decoded to UTF-8 in out (1 to 4
+ * bytes); p at the first byte after the opening quote. */
+static const char *decode_char(const char *p, const char *end, unsigned char out[4], int *n)
+{
+	unsigned code;
+
+	if (*p != '\\') {
+		out[0] = (unsigned char)*p;
+		*n = 1;
+		return p + 1;
+	}
+	p++;
+	switch (*p++) {
+	case 'b': out[0] = '\b'; break;
+	case 'f': out[0] = '\f'; break;
+	case 'n': out[0] = '\n'; break;
+	case 'r': out[0] = '\r'; break;
+	case 't': out[0] = '\t'; break;
+	case 'u':
+		code = (unsigned)(hex_digit(p[0]) << 12 | hex_digit(p[1]) << 8 | hex_digit(p[2]) << 4 |
+				  hex_digit(p[3]));
+		p += 4;
+		if (code >= 0xd800 && code < 0xdc00 && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
+			unsigned low = (unsigned)(hex_digit(p[2]) << 12 | hex_digit(p[3]) << 8 |
+						  hex_digit(p[4]) << 4 | hex_digit(p[5]));
+			if (low >= 0xdc00 && low < 0xe000) {
+				code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
+				p += 6;
+			}
+		}
+		if (code >= 0xd800 && code < 0xe000)
+			code = 0xfffd; /* a lone surrogate */
+		if (code < 0x80) {
+			out[0] = (unsigned char)code;
+			*n = 1;
+		} else if (code < 0x800) {
+			out[0] = (unsigned char)(0xc0 | code >> 6);
+			out[1] = (unsigned char)(0x80 | (code & 0x3f));
+			*n = 2;
+		} else if (code < 0x10000) {
+			out[0] = (unsigned char)(0xe0 | code >> 12);
+			out[1] = (unsigned char)(0x80 | ((code >> 6) & 0x3f));
+			out[2] = (unsigned char)(0x80 | (code & 0x3f));
+			*n = 3;
+		} else {
+			out[0] = (unsigned char)(0xf0 | code >> 18);
+			out[1] = (unsigned char)(0x80 | ((code >> 12) & 0x3f));
+			out[2] = (unsigned char)(0x80 | ((code >> 6) & 0x3f));
+			out[3] = (unsigned char)(0x80 | (code & 0x3f));
+			*n = 4;
+		}
+		return p;
+	default: out[0] = (unsigned char)p[-1]; break; /* " \ / */
+	}
+	*n = 1;
+	return p;
+}
+
+static bool is_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* A byte of the arguments, escaped `times` times as a JSON string. */
+static void put_escaped(struct aigw_buf *b, unsigned char c, int times)
+{
+	static const char hex[] = "0123456789abcdef";
+	char e[6];
+	int n = 0;
+
+	if (times <= 0) {
+		aigw_buf_putc(b, (char)c);
+		return;
+	}
+	if (c == '"' || c == '\\') {
+		e[n++] = '\\';
+		e[n++] = (char)c;
+	} else if (c < 0x20) {
+		e[0] = '\\';
+		e[1] = 'u';
+		e[2] = '0';
+		e[3] = '0';
+		e[4] = hex[c >> 4];
+		e[5] = hex[c & 15];
+		n = 6;
+	} else {
+		e[n++] = (char)c;
+	}
+	for (int i = 0; i < n; i++)
+		put_escaped(b, (unsigned char)e[i], times - 1);
+}
+
+static void put_escaped_str(struct aigw_buf *b, const char *s, int times)
+{
+	for (; *s; s++)
+		put_escaped(b, (unsigned char)*s, times);
+}
+
+/* Word w of the query (its words joined by single spaces). */
+static void put_query_word(struct aigw_buf *b, const struct job *j, int w, int times)
+{
+	const char *p = j->query.p + 1, *end = j->query.p + j->query.n - 1;
+	bool in_word = false;
+	int index = -1;
+
+	while (p < end) {
+		unsigned char c[4];
+		int n;
+		p = decode_char(p, end, c, &n);
+		if (n == 1 && is_space(c[0])) {
+			if (in_word && index == w)
+				return;
+			in_word = false;
+			continue;
+		}
+		if (!in_word) {
+			in_word = true;
+			index++;
+		}
+		if (index == w)
+			for (int i = 0; i < n; i++)
+				put_escaped(b, c[i], times);
+	}
+}
+
+void mock_tool_pick(struct job *j, struct jv first_tool, struct jv forced, bool none,
+		    struct jv user_text, bool pieces_streamed)
+{
+	struct text t;
+
+	if (none || !first_tool.p || !user_text.p)
+		return;
+	j->tool = true;
+	j->tool_name = forced.p ? forced : first_tool;
+	j->query = user_text;
+	mock_text_init(&t);
+	mock_text_string(&t, user_text);
+	j->query_words = t.words < AIGW_MOCK_QUERY_WORDS ? (int)t.words : AIGW_MOCK_QUERY_WORDS;
+	j->n_tokens = mock_tool_pieces(j);
+	j->n_events = pieces_streamed ? j->n_tokens : 1;
+	j->truncated = false;
+}
+
+/* The pieces: `{"query": `, `"` and the first word, ` word` for each
+ * other word, `"}`: at least three. */
+int mock_tool_pieces(const struct job *j)
+{
+	return 2 + (j->query_words > 1 ? j->query_words : 1);
+}
+
+void mock_put_tool_piece(struct aigw_buf *b, const struct job *j, int i, int level)
+{
+	int last = mock_tool_pieces(j) - 1;
+
+	if (i == 0) {
+		put_escaped_str(b, "{\"query\": ", level);
+	} else if (i == last) {
+		put_escaped_str(b, "\"}", level);
+	} else {
+		if (i == 1)
+			put_escaped(b, '"', level);
+		else
+			aigw_buf_putc(b, ' ');
+		if (i - 1 < j->query_words)
+			put_query_word(b, j, i - 1, level + 1);
+	}
+}
+
+void mock_put_tool_args(struct aigw_buf *b, const struct job *j, int level)
+{
+	int n = mock_tool_pieces(j);
+
+	for (int i = 0; i < n; i++)
+		mock_put_tool_piece(b, j, i, level);
+}
+
+/* ------------------------------------------------------------ openai: checking */
+
 /* Reads the fields every POST endpoint shares. */
 static bool check_common(struct job *j, struct jv root, struct refusal *r)
 {
@@ -1063,257 +1378,451 @@ static bool check_common(struct job *j, struct jv root, struct refusal *r)
 	struct jv v;
 	int64_t max;
 
-	j->model = j_get(root, "model");
-	if (!j->model.p)
-		return refuse(r, 400, "missing_required_parameter",
-			      "you must provide a model parameter");
-	if (j_type(j->model) != '"' || j->model.n <= 2)
-		return refuse(r, 400, "invalid_type", "model must be a non-empty string");
-	if (!model_known(m, j->model.p + 1, j->model.n - 2))
-		return refuse(r, 404, "model_not_found", "the model does not exist");
+	if (!j->model.p) {
+		j->model = mock_j_get(root, "model");
+		if (!j->model.p)
+			return mock_refuse(r, 400, "missing_required_parameter",
+					   "you must provide a model parameter");
+		if (mock_j_type(j->model) != '"' || j->model.n <= 2)
+			return mock_refuse(r, 400, "invalid_type", "model must be a non-empty string");
+	}
+	if (!mock_model_known(m, j->model.p + 1, j->model.n - 2)) {
+		if (m->dialect == &mock_azure)
+			return mock_refuse(r, 404, "DeploymentNotFound",
+					   "The API deployment for this resource does not exist.");
+		return mock_refuse(r, 404, "model_not_found", "the model does not exist");
+	}
 	if (j->endpoint == EP_EMBEDDINGS)
 		return true;
 
-	v = j_get(root, "stream");
-	if (v.p && j_type(v) != 't' && j_type(v) != 'f' && j_type(v) != 'n')
-		return refuse(r, 400, "invalid_type", "stream must be a boolean");
-	j->stream = j_type(v) == 't';
-	v = j_get(root, "stream_options");
-	if (v.p && j_type(v) == '{')
-		j->include_usage = j_type(j_get(v, "include_usage")) == 't';
-	else if (v.p && j_type(v) != 'n')
-		return refuse(r, 400, "invalid_type", "stream_options must be an object");
+	v = mock_j_get(root, "stream");
+	if (v.p && mock_j_type(v) != 't' && mock_j_type(v) != 'f' && mock_j_type(v) != 'n')
+		return mock_refuse(r, 400, "invalid_type", "stream must be a boolean");
+	j->stream = mock_j_type(v) == 't';
+	v = mock_j_get(root, "stream_options");
+	if (v.p && mock_j_type(v) == '{')
+		j->include_usage = mock_j_type(mock_j_get(v, "include_usage")) == 't';
+	else if (v.p && mock_j_type(v) != 'n')
+		return mock_refuse(r, 400, "invalid_type", "stream_options must be an object");
 
-	j->n_tokens = m->cfg.tokens;
-	v = j_get(root, "max_completion_tokens");
-	if (!v.p || j_type(v) == 'n')
-		v = j_get(root, "max_tokens");
-	if (v.p && j_type(v) != 'n') {
-		if (!j_int(v, 0, INT32_MAX, &max))
-			return refuse(r, 400, "invalid_value",
-				      "max_tokens must be a non-negative integer");
-		if (max < j->n_tokens) {
-			j->n_tokens = (int)max;
-			j->truncated = true;
-		}
+	v = mock_j_get(root, "max_completion_tokens");
+	if (!v.p || mock_j_type(v) == 'n')
+		v = mock_j_get(root, "max_tokens");
+	if (v.p && mock_j_type(v) != 'n') {
+		if (!mock_j_int(v, 0, INT32_MAX, &max))
+			return mock_refuse(r, 400, "invalid_value",
+					   "max_tokens must be a non-negative integer");
+		if (!j->tool)
+			mock_cap_tokens(j, max);
 	}
+	return true;
+}
+
+/* OpenAI's tools: [{"type":"function","function":{"name":...}}], and
+ * tool_choice "none", "auto", "required" or {"type":"function",
+ * "function":{"name":...}}. */
+static bool check_openai_tools(struct job *j, struct jv root, struct jv last, struct refusal *r)
+{
+	struct jv tools = mock_j_get(root, "tools"), choice;
+	struct jv tool, first = { NULL, 0 }, forced = { NULL, 0 }, text = { NULL, 0 };
+	size_t it = 0;
+
+	if (!tools.p || mock_j_type(tools) == 'n')
+		return true;
+	choice = mock_j_get(root, "tool_choice");
+	if (mock_j_type(tools) != '[')
+		return mock_refuse(r, 400, "invalid_type", "tools must be an array");
+	while (mock_j_next(tools, &it, NULL, &tool)) {
+		struct jv name = mock_j_get(mock_j_get(tool, "function"), "name");
+		if (mock_j_type(tool) != '{' || mock_j_type(mock_j_get(tool, "function")) != '{' ||
+		    mock_j_type(name) != '"' || name.n <= 2)
+			return mock_refuse(r, 400, "invalid_value",
+					   "each tool must be {\"type\":\"function\",\"function\":"
+					   "{\"name\":...}}");
+		if (!first.p)
+			first = name;
+	}
+	if (mock_j_type(choice) == '{') {
+		forced = mock_j_get(mock_j_get(choice, "function"), "name");
+		if (mock_j_type(forced) != '"')
+			return mock_refuse(r, 400, "invalid_value",
+					   "tool_choice must name a function");
+	} else if (choice.p && mock_j_type(choice) != 'n' && !mock_j_str_is(choice, "none") &&
+		   !mock_j_str_is(choice, "auto") && !mock_j_str_is(choice, "required")) {
+		return mock_refuse(r, 400, "invalid_value",
+				   "tool_choice must be \"none\", \"auto\", \"required\" or an object");
+	}
+	if (mock_j_str_is(mock_j_get(last, "role"), "user"))
+		text = mock_first_text(mock_j_get(last, "content"));
+	if (!text.p && mock_j_str_is(mock_j_get(last, "role"), "user")) {
+		text.p = "\"\"";
+		text.n = 2;
+	}
+	mock_tool_pick(j, first, forced, mock_j_str_is(choice, "none"), text, true);
 	return true;
 }
 
 static bool check_chat(struct job *j, struct jv root, struct refusal *r)
 {
-	struct jv messages = j_get(root, "messages"), msg;
+	struct jv messages = mock_j_get(root, "messages"), msg, last = { NULL, 0 };
 	struct text t;
 	size_t it = 0;
 
 	if (!messages.p)
-		return refuse(r, 400, "missing_required_parameter",
-			      "you must provide a messages parameter");
-	if (j_type(messages) != '[')
-		return refuse(r, 400, "invalid_type", "messages must be an array");
-	text_init(&t);
-	while (j_next(messages, &it, NULL, &msg)) {
-		if (j_type(msg) != '{' || j_type(j_get(msg, "role")) != '"')
-			return refuse(r, 400, "invalid_value",
-				      "each message must be an object with a role");
-		text_content(&t, j_get(msg, "content"));
-		text_break(&t);
+		return mock_refuse(r, 400, "missing_required_parameter",
+				   "you must provide a messages parameter");
+	if (mock_j_type(messages) != '[')
+		return mock_refuse(r, 400, "invalid_type", "messages must be an array");
+	mock_text_init(&t);
+	while (mock_j_next(messages, &it, NULL, &msg)) {
+		if (mock_j_type(msg) != '{' || mock_j_type(mock_j_get(msg, "role")) != '"')
+			return mock_refuse(r, 400, "invalid_value",
+					   "each message must be an object with a role");
+		mock_text_content(&t, mock_j_get(msg, "content"));
+		mock_text_break(&t);
+		last = msg;
 	}
 	if (!it)
-		return refuse(r, 400, "invalid_value", "messages must not be empty");
+		return mock_refuse(r, 400, "invalid_value", "messages must not be empty");
 	j->prompt_hash = t.hash;
 	j->prompt_tokens = t.words;
-	return check_common(j, root, r);
+	j->n_tokens = j->mw->m->cfg.tokens;
+	if (!check_openai_tools(j, root, last, r))
+		return false;
+	if (!check_common(j, root, r))
+		return false;
+	if (!j->tool)
+		j->n_events = j->n_tokens;
+	return true;
 }
 
 static bool check_completions(struct job *j, struct jv root, struct refusal *r)
 {
-	struct jv prompt = j_get(root, "prompt"), el;
+	struct jv prompt = mock_j_get(root, "prompt"), el;
 	struct text t;
 	size_t it = 0;
 
 	if (!prompt.p)
-		return refuse(r, 400, "missing_required_parameter",
-			      "you must provide a prompt parameter");
-	text_init(&t);
-	if (j_type(prompt) == '"') {
-		text_string(&t, prompt);
-	} else if (j_type(prompt) == '[') {
-		while (j_next(prompt, &it, NULL, &el)) {
-			if (j_type(el) != '"')
-				return refuse(r, 400, "invalid_type",
-					      "prompt must be a string or an array of strings");
-			text_string(&t, el);
-			text_break(&t);
+		return mock_refuse(r, 400, "missing_required_parameter",
+				   "you must provide a prompt parameter");
+	mock_text_init(&t);
+	if (mock_j_type(prompt) == '"') {
+		mock_text_string(&t, prompt);
+	} else if (mock_j_type(prompt) == '[') {
+		while (mock_j_next(prompt, &it, NULL, &el)) {
+			if (mock_j_type(el) != '"')
+				return mock_refuse(r, 400, "invalid_type",
+						   "prompt must be a string or an array of strings");
+			mock_text_string(&t, el);
+			mock_text_break(&t);
 		}
 	} else {
-		return refuse(r, 400, "invalid_type", "prompt must be a string or an array of strings");
+		return mock_refuse(r, 400, "invalid_type",
+				   "prompt must be a string or an array of strings");
 	}
 	j->prompt_hash = t.hash;
 	j->prompt_tokens = t.words;
-	return check_common(j, root, r);
+	j->n_tokens = j->mw->m->cfg.tokens;
+	if (!check_common(j, root, r))
+		return false;
+	j->n_events = j->n_tokens;
+	return true;
 }
-
 static bool check_embeddings(struct job *j, struct jv root, struct refusal *r)
 {
-	struct jv input = j_get(root, "input"), v, el;
+	struct jv input = mock_j_get(root, "input"), v, el;
 	int64_t dims = AIGW_MOCK_DIMENSIONS;
 	size_t it = 0;
 	bool any = false;
 
 	if (!input.p)
-		return refuse(r, 400, "missing_required_parameter",
+		return mock_refuse(r, 400, "missing_required_parameter",
 			      "you must provide an input parameter");
-	if (j_type(input) == '[' && !token_array(input)) {
-		while (j_next(input, &it, NULL, &el)) {
-			if (j_type(el) != '"' && !token_array(el))
-				return refuse(r, 400, "invalid_type",
+	if (mock_j_type(input) == '[' && !token_array(input)) {
+		while (mock_j_next(input, &it, NULL, &el)) {
+			if (mock_j_type(el) != '"' && !token_array(el))
+				return mock_refuse(r, 400, "invalid_type",
 					      "input must be a string, an array of strings or "
 					      "an array of token arrays");
 			any = true;
 		}
 		if (!any)
-			return refuse(r, 400, "invalid_value", "input must not be empty");
-	} else if (j_type(input) != '"' && j_type(input) != '[') {
-		return refuse(r, 400, "invalid_type",
+			return mock_refuse(r, 400, "invalid_value", "input must not be empty");
+	} else if (mock_j_type(input) != '"' && mock_j_type(input) != '[') {
+		return mock_refuse(r, 400, "invalid_type",
 			      "input must be a string, an array of strings or an array of token arrays");
 	}
 	j->input = input;
-	v = j_get(root, "dimensions");
-	if (v.p && j_type(v) != 'n' && !j_int(v, 1, AIGW_MOCK_DIMENSIONS_MAX, &dims))
-		return refuse(r, 400, "invalid_value", "dimensions must be between 1 and 4096");
+	v = mock_j_get(root, "dimensions");
+	if (v.p && mock_j_type(v) != 'n' && !mock_j_int(v, 1, AIGW_MOCK_DIMENSIONS_MAX, &dims))
+		return mock_refuse(r, 400, "invalid_value", "dimensions must be between 1 and 4096");
 	j->dims = (int)dims;
-	v = j_get(root, "encoding_format");
-	if (v.p && j_type(v) != 'n') {
-		if (j_str_is(v, "base64"))
+	v = mock_j_get(root, "encoding_format");
+	if (v.p && mock_j_type(v) != 'n') {
+		if (mock_j_str_is(v, "base64"))
 			j->base64 = true;
-		else if (!j_str_is(v, "float"))
-			return refuse(r, 400, "invalid_value",
+		else if (!mock_j_str_is(v, "float"))
+			return mock_refuse(r, 400, "invalid_value",
 				      "encoding_format must be \"float\" or \"base64\"");
 	}
 	return check_common(j, root, r);
 }
 
-/* ------------------------------------------------------------ the handler */
+/* ------------------------------------------------------------ openai and azure */
 
-static bool path_is(const struct aigw_server_req *req, const char *p)
+static void openai_respond_error(struct job *j, int status, const char *headers,
+				 size_t headers_len, const struct refusal *r)
 {
-	size_t n = strlen(p);
-	return req->path.len == n && !memcmp(req->path.ptr, p, n);
+	aigw_server_respond_error(j->req, status, headers, headers_len, r->type, r->code,
+				  r->message);
 }
 
-static void answer_models(struct aigw_server_req *req, struct aigw_mock *m)
+/* Azure's own errors (keys, api-version, deployments, rate limits) are
+ * {"error":{"code":"401","message":...}}; the others are OpenAI's. */
+static void azure_respond_error(struct job *j, int status, const char *headers,
+				size_t headers_len, const struct refusal *r)
 {
-	static const char prefix[] = "/v1/models/";
-	const char *id;
-	size_t n;
+	struct aigw_buf *b = &j->mw->out;
+	struct refusal unknown;
 
-	if (path_is(req, "/v1/models")) {
-		aigw_server_respond(req, 200, json_headers, sizeof(json_headers) - 1,
-				    m->models_json.data, m->models_json.len);
+	if (r->code && !strcmp(r->code, "unknown_url")) {
+		mock_refuse(&unknown, 404, "404", "Resource not found");
+		r = &unknown;
+	}
+	if (status != 429 && !(r->code && r->code[0] >= 'A' && r->code[0] <= 'Z') &&
+	    !(r->code && is_digit(r->code[0]))) {
+		openai_respond_error(j, status, headers, headers_len, r);
 		return;
 	}
-	id = req->path.ptr + sizeof(prefix) - 1;
-	n = req->path.len - (sizeof(prefix) - 1);
-	if (!model_known(m, id, n) || memchr(id, '%', n) || memchr(id, '/', n)) {
-		aigw_server_respond_error(req, 404, NULL, 0, NULL, "model_not_found",
-					  "the model does not exist");
-		return;
-	}
-	{
-		struct mock_worker *mw = req->worker_data;
-		char *name = aigw_pool_strndup(req->pool, id, n);
-		aigw_buf_reset(&mw->out);
-		model_object(&mw->out, name);
-		aigw_buf_putc(&mw->out, '\n');
-		aigw_server_respond(req, 200, json_headers, sizeof(json_headers) - 1, mw->out.data,
-				    mw->out.len);
-	}
+	aigw_buf_reset(b);
+	PUT_LIT(b, "{\"error\":{\"code\":\"");
+	if (status == 429)
+		PUT_LIT(b, "429");
+	else
+		mock_json_escape(b, r->code);
+	PUT_LIT(b, "\",\"message\":\"");
+	mock_json_escape(b, r->message);
+	PUT_LIT(b, "\"}}\n");
+	mock_respond_json(j, status, headers, headers_len);
 }
 
-static int route(const struct aigw_server_req *req, const char **allow)
+static void put_openai_body(struct aigw_buf *b, struct job *j)
+{
+	if (j->endpoint == EP_CHAT)
+		put_chat(b, j);
+	else if (j->endpoint == EP_COMPLETIONS)
+		put_completion(b, j);
+	else
+		put_embeddings(b, j);
+}
+
+static void put_openai_models(struct aigw_buf *b, const char *const *names)
+{
+	PUT_LIT(b, "{\"object\":\"list\",\"data\":[");
+	for (size_t i = 0; names[i]; i++) {
+		if (i)
+			aigw_buf_putc(b, ',');
+		model_object(b, names[i]);
+	}
+	PUT_LIT(b, "]}\n");
+}
+
+static int openai_route(struct job *j, const char **allow)
 {
 	static const char models_prefix[] = "/v1/models/";
+	const struct aigw_server_req *req = j->req;
 	int ep = EP_NONE;
 
 	*allow = "POST";
-	if (path_is(req, "/v1/chat/completions"))
+	if (mock_path_is(req, "/v1/chat/completions"))
 		ep = EP_CHAT;
-	else if (path_is(req, "/v1/completions"))
+	else if (mock_path_is(req, "/v1/completions"))
 		ep = EP_COMPLETIONS;
-	else if (path_is(req, "/v1/embeddings"))
+	else if (mock_path_is(req, "/v1/embeddings"))
 		ep = EP_EMBEDDINGS;
-	else if (path_is(req, "/v1/models"))
+	else if (mock_path_is(req, "/v1/models"))
 		ep = EP_MODELS;
-	else if (req->path.len > sizeof(models_prefix) - 1 &&
-		 !memcmp(req->path.ptr, models_prefix, sizeof(models_prefix) - 1))
+	else if (mock_model_path(j, models_prefix))
 		ep = EP_MODEL;
 	if (ep == EP_MODELS || ep == EP_MODEL)
 		*allow = "GET, HEAD";
 	return ep;
 }
 
+/* /openai/deployments/{deployment}/chat/completions (or /completions,
+ * /embeddings): the deployment is the answer's model. */
+static int azure_route(struct job *j, const char **allow)
+{
+	static const char prefix[] = "/openai/deployments/";
+	static const char *const tails[] = { "/chat/completions", "/completions", "/embeddings" };
+	static const int endpoints[] = { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS };
+	const char *p = j->req->path.ptr, *dep;
+	size_t n = j->req->path.len, dep_n;
+	const char *slash;
+
+	*allow = "POST";
+	if (n <= sizeof(prefix) - 1 || memcmp(p, prefix, sizeof(prefix) - 1))
+		return EP_NONE;
+	dep = p + sizeof(prefix) - 1;
+	slash = memchr(dep, '/', n - (sizeof(prefix) - 1));
+	if (!slash)
+		return EP_NONE;
+	dep_n = (size_t)(slash - dep);
+	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		size_t tn = strlen(tails[i]);
+		if ((size_t)(p + n - slash) == tn && !memcmp(slash, tails[i], tn)) {
+			if (!mock_model_from_path(j, dep, dep_n))
+				return EP_NONE;
+			return endpoints[i];
+		}
+	}
+	return EP_NONE;
+}
+
+/* Azure wants ?api-version= (else 404, as for an unknown resource) and
+ * a key: api-key, or Authorization: Bearer (a Microsoft Entra token). */
+static bool azure_admit(struct job *j, struct refusal *r)
+{
+	const struct aigw_http_slice *key = aigw_server_req_header(j->req, "api-key");
+	const struct aigw_http_slice *auth = aigw_server_req_header(j->req, "authorization");
+	const char *v;
+	size_t n;
+
+	if (!mock_query_param(j->req, "api-version", &v, &n) || !n)
+		return mock_refuse(r, 404, "404", "Resource not found");
+	if ((!key || !key->len) && !(auth && auth->len > 7 && !strncasecmp(auth->ptr, "Bearer ", 7)))
+		return mock_refuse(r, 401, "401",
+				   "Access denied due to invalid subscription key or wrong API "
+				   "endpoint. Make sure to provide a valid key for an active "
+				   "subscription and use a correct regional API endpoint for your "
+				   "resource.");
+	return true;
+}
+
+static bool openai_check(struct job *j, struct jv root, struct refusal *r)
+{
+	if (j->endpoint == EP_CHAT)
+		return check_chat(j, root, r);
+	if (j->endpoint == EP_COMPLETIONS)
+		return check_completions(j, root, r);
+	return check_embeddings(j, root, r);
+}
+
+const struct mock_dialect mock_openai = {
+	.name = "openai",
+	.default_models = aigw_mock_default_models,
+	.put_models = put_openai_models,
+	.put_model = model_object,
+	.route = openai_route,
+	.check = openai_check,
+	.respond_error = openai_respond_error,
+	.put_body = put_openai_body,
+	.put_head = put_openai_head,
+	.put_event = put_openai_event,
+	.put_end = put_openai_end,
+	.stream_headers = mock_sse_headers,
+};
+
+const struct mock_dialect mock_azure = {
+	.name = "azure",
+	.default_models = aigw_mock_default_models,
+	.put_models = put_openai_models,
+	.route = azure_route,
+	.admit = azure_admit,
+	.check = openai_check,
+	.respond_error = azure_respond_error,
+	.put_body = put_openai_body,
+	.put_head = put_openai_head,
+	.put_event = put_openai_event,
+	.put_end = put_openai_end,
+	.stream_headers = mock_sse_headers,
+};
+
+/* ------------------------------------------------------------ the handler */
+
+/* One model of the list: its name is in j->model (from the path; p NULL
+ * when the path does not name one). */
+static void answer_model(struct job *j)
+{
+	const struct mock_dialect *d = j->mw->m->dialect;
+	struct refusal r;
+	char *name;
+
+	if (!j->model.p || !mock_model_known(j->mw->m, j->model.p + 1, j->model.n - 2)) {
+		mock_refuse(&r, 404, "model_not_found", "the model does not exist");
+		d->respond_error(j, 404, NULL, 0, &r);
+		return;
+	}
+	name = aigw_pool_strndup(j->req->pool, j->model.p + 1, j->model.n - 2);
+	aigw_buf_reset(&j->mw->out);
+	d->put_model(&j->mw->out, name);
+	aigw_buf_putc(&j->mw->out, '\n');
+	aigw_server_respond(j->req, 200, mock_json_headers, sizeof(mock_json_headers) - 1,
+			    j->mw->out.data, j->mw->out.len);
+}
+
 static void mock_handle(struct aigw_server_req *req, void *arg)
 {
 	struct aigw_mock *m = arg;
+	const struct mock_dialect *d = m->dialect;
 	struct mock_worker *mw = req->worker_data;
 	struct job job, *j = &job;
 	struct refusal refusal;
 	struct jv root;
 	const char *allow;
 	uint64_t count, delay_us;
-	bool ok;
 	int ep;
 
 	count = atomic_fetch_add_explicit(&m->requests, 1, memory_order_relaxed) + 1;
 	if (m->cfg.max_requests && count == m->cfg.max_requests)
 		aigw_server_stop(mw->server, m->cfg.grace_ms);
 
-	ep = route(req, &allow);
-	if (ep == EP_NONE) {
-		aigw_server_respond_error(req, 404, NULL, 0, NULL, "unknown_url",
-					  "unknown path (the mock serves /v1/chat/completions, "
-					  "/v1/completions, /v1/embeddings and /v1/models)");
-		return;
-	}
-	if (ep == EP_MODELS || ep == EP_MODEL) {
-		if (req->method != AIGW_HTTP_GET && req->method != AIGW_HTTP_HEAD)
-			goto not_allowed;
-		answer_models(req, m);
-		return;
-	}
-	if (req->method != AIGW_HTTP_POST)
-		goto not_allowed;
-
 	memset(j, 0, sizeof(*j));
 	j->req = req;
 	j->mw = mw;
+	ep = d->route(j, &allow);
+	if (ep == EP_NONE) {
+		mock_refuse(&refusal, 404, "unknown_url", "unknown path (see aigw-mock(1))");
+		d->respond_error(j, 404, NULL, 0, &refusal);
+		return;
+	}
 	j->endpoint = ep;
-	if (!j_parse_object(req->body, req->body_len, &root)) {
-		aigw_server_respond_error(req, 400, NULL, 0, NULL, "invalid_json",
-					  "the request body is not a valid JSON object");
+	if (ep == EP_MODELS || ep == EP_MODEL) {
+		if (req->method != AIGW_HTTP_GET && req->method != AIGW_HTTP_HEAD)
+			goto not_allowed;
+	} else if (req->method != AIGW_HTTP_POST) {
+		goto not_allowed;
+	}
+	if (d->admit && !d->admit(j, &refusal)) {
+		d->respond_error(j, refusal.status, NULL, 0, &refusal);
 		return;
 	}
-	if (ep == EP_CHAT)
-		ok = check_chat(j, root, &refusal);
-	else if (ep == EP_COMPLETIONS)
-		ok = check_completions(j, root, &refusal);
-	else
-		ok = check_embeddings(j, root, &refusal);
-	if (!ok) {
-		aigw_server_respond_error(req, refusal.status, NULL, 0, NULL, refusal.code,
-					  refusal.message);
+	if (ep == EP_MODELS) {
+		aigw_server_respond(req, 200, mock_json_headers, sizeof(mock_json_headers) - 1,
+				    m->models_json.data, m->models_json.len);
 		return;
 	}
-	if (ep == EP_EMBEDDINGS)
-		j->stream = false;
+	if (ep == EP_MODEL) {
+		answer_model(j);
+		return;
+	}
+
+	if (!mock_j_parse_object(req->body, req->body_len, &root)) {
+		mock_refuse(&refusal, 400, "invalid_json", "the request body is not a valid JSON object");
+		d->respond_error(j, 400, NULL, 0, &refusal);
+		return;
+	}
+	if (!d->check(j, root, &refusal)) {
+		d->respond_error(j, refusal.status, NULL, 0, &refusal);
+		return;
+	}
 
 	/* Its fate, from the worker's PRNG: delay, then 429 or error. */
 	delay_us = (uint64_t)m->cfg.latency_ms * 1000;
 	if (m->cfg.jitter_ms) {
 		int64_t span = m->cfg.jitter_ms * 1000;
-		int64_t d = (int64_t)(rng_next(mw) % (uint64_t)(2 * span + 1)) - span;
-		delay_us = (int64_t)delay_us + d > 0 ? (uint64_t)((int64_t)delay_us + d) : 0;
+		int64_t d_us = (int64_t)(rng_next(mw) % (uint64_t)(2 * span + 1)) - span;
+		delay_us = (int64_t)delay_us + d_us > 0 ? (uint64_t)((int64_t)delay_us + d_us) : 0;
 	}
 	if (m->cfg.rate_limit_rate > 0 && rng_unit(mw) < m->cfg.rate_limit_rate)
 		j->fate = FATE_RATE_LIMIT;
@@ -1342,8 +1851,8 @@ not_allowed:
 	{
 		char headers[64];
 		int n = snprintf(headers, sizeof(headers), "Allow: %s\r\n", allow);
-		aigw_server_respond_error(req, 405, headers, (size_t)n, NULL, "method_not_allowed",
-					  "method not allowed");
+		mock_refuse(&refusal, 405, "method_not_allowed", "method not allowed");
+		d->respond_error(j, 405, headers, (size_t)n, &refusal);
 	}
 }
 
@@ -1369,7 +1878,7 @@ static int worker_init(struct aigw_server *server, struct aigw_ev *ev, int worke
 	mw->server = server;
 	mw->ev = ev;
 	mw->index = worker;
-	mw->rng = splitmix64(m->cfg.seed) + (uint64_t)worker;
+	mw->rng = mock_splitmix64(m->cfg.seed) + (uint64_t)worker;
 	aigw_buf_init(&mw->out);
 	aigw_buf_grow(&mw->out, 4096);
 	aigw_ev_timer_init(&mw->duration_timer, on_duration, mw);

@@ -432,11 +432,461 @@ timed_events() { # JSON
 	--requests 0|--requests: 
 	--workers 0|--workers: 
 	--seed -3|--seed: 
-	--dialect anthropic|--dialect: unknown dialect 'anthropic' \(known: openai\)
+	--dialect nosuch|--dialect: unknown dialect 'nosuch' \(known: openai, anthropic, gemini, ollama, azure\)
 	--listen nonsense|invalid listen address 'nonsense'
 	--nosuch|unknown option '--nosuch'
 	extra|
 	EOF
+}
+
+# ------------------------------------------------------------ tool calls (openai)
+
+TOOLS='"tools":[{"type":"function","function":{"name":"search","parameters":{"type":"object"}}},{"type":"function","function":{"name":"fetch"}}]'
+
+@test "openai tool calls: first or forced tool, query from the last user text, pieces in streams" {
+	start_mock --tokens 4
+	run post /v1/chat/completions "{\"model\":\"m\",$TOOLS,\"messages\":[{\"role\":\"user\",\"content\":\"Find the  \\\"best\\\" pizza in town tonight please\"}]}"
+	jq -e '.choices[0].finish_reason == "tool_calls" and .choices[0].message.content == null
+		and (.choices[0].message.tool_calls | length == 1)
+		and (.choices[0].message.tool_calls[0].id | startswith("call_"))
+		and .choices[0].message.tool_calls[0].type == "function"
+		and .choices[0].message.tool_calls[0].function.name == "search"
+		and .choices[0].message.tool_calls[0].function.arguments == "{\"query\": \"Find the \\\"best\\\" pizza in town\"}"
+		and (.choices[0].message.tool_calls[0].function.arguments | fromjson == {"query":"Find the \"best\" pizza in town"})
+		and .usage.completion_tokens == 8' <<<"$output" >/dev/null || fail "$output"
+	# forced
+	run post /v1/chat/completions "{\"model\":\"m\",$TOOLS,\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"fetch\"}},\"messages\":[{\"role\":\"user\",\"content\":\"a b\"}]}"
+	jq -e '.choices[0].message.tool_calls[0].function.name == "fetch"
+		and .choices[0].message.tool_calls[0].function.arguments == "{\"query\": \"a b\"}"' <<<"$output" >/dev/null || fail "$output"
+	# none, and after a tool result: text
+	run post /v1/chat/completions "{\"model\":\"m\",$TOOLS,\"tool_choice\":\"none\",\"messages\":[{\"role\":\"user\",\"content\":\"a b\"}]}"
+	jq -e '.choices[0].finish_reason == "stop" and (.choices[0].message.content | split(" ") | length == 4)' <<<"$output" >/dev/null || fail "$output"
+	run post /v1/chat/completions "{\"model\":\"m\",$TOOLS,\"messages\":[{\"role\":\"user\",\"content\":\"a b\"},{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\",\"function\":{\"name\":\"search\",\"arguments\":\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"c\",\"content\":\"result\"}]}"
+	jq -e '.choices[0].finish_reason == "stop" and (.choices[0].message | has("tool_calls") | not)' <<<"$output" >/dev/null || fail "$output"
+	# streamed: the head names the call, then argument pieces, finish tool_calls
+	run post /v1/chat/completions "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true},$TOOLS,\"messages\":[{\"role\":\"user\",\"content\":\"weather in paris\"}]}" -N
+	mapfile -t ev < <(events <<<"$output")
+	[ "${#ev[@]}" -eq 9 ] || fail "$output" # head + 5 pieces + finish + usage + [DONE]
+	jq -e '.choices[0].delta.role == "assistant" and .choices[0].delta.tool_calls[0].index == 0
+		and .choices[0].delta.tool_calls[0].function == {"name":"search","arguments":""}
+		and (.choices[0].delta.tool_calls[0].id | startswith("call_"))' <<<"${ev[0]}" >/dev/null || fail "${ev[0]}"
+	args=$(printf '%s\n' "${ev[@]:1:5}" | jq -j '.choices[0].delta.tool_calls[0].function.arguments')
+	[ "$args" = '{"query": "weather in paris"}' ] || fail "$args"
+	jq -e '.choices[0].finish_reason == "tool_calls"' <<<"${ev[6]}" >/dev/null || fail "${ev[6]}"
+	jq -e '.choices == [] and .usage.completion_tokens == 5' <<<"${ev[7]}" >/dev/null || fail "${ev[7]}"
+	[ "${ev[8]}" = "[DONE]" ]
+}
+
+# ------------------------------------------------------------ anthropic
+
+AH=(-H 'x-api-key: test' -H 'anthropic-version: 2023-06-01')
+MSG='{"model":"claude-x","max_tokens":100,"system":[{"type":"text","text":"You are a cached system prompt","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":[{"type":"text","text":"Tell me a story"}]}]}'
+
+# The event names of an SSE stream, one per line.
+event_names() { sed -n 's/^event: //p'; }
+
+@test "anthropic: message shape, cache_control words as cache reads, deterministic" {
+	start_mock --dialect anthropic --tokens 5
+	run post /v1/messages "$MSG" "${AH[@]}"
+	[ "$status" -eq 0 ]
+	jq -e '(.id | test("^msg_[0-9a-f]+$")) and .type == "message" and .role == "assistant"
+		and .model == "claude-x" and (.content | length == 1) and .content[0].type == "text"
+		and (.content[0].text | split(" ") | length == 5)
+		and .stop_reason == "end_turn" and .stop_sequence == null
+		and .usage == {"input_tokens":4,"cache_creation_input_tokens":0,"cache_read_input_tokens":6,"output_tokens":5}
+		and (keys == ["content","id","model","role","stop_reason","stop_sequence","type","usage"])' \
+		<<<"$output" >/dev/null || fail "$output"
+	[ "$(post /v1/messages "$MSG" "${AH[@]}" | jq -r '.content[0].text')" = "$(jq -r '.content[0].text' <<<"$output")" ]
+	# max_tokens smaller: stop_reason max_tokens
+	run post /v1/messages '{"model":"c","max_tokens":2,"messages":[{"role":"user","content":"hi"}]}' "${AH[@]}"
+	jq -e '.stop_reason == "max_tokens" and .usage.output_tokens == 2
+		and (.content[0].text | split(" ") | length == 2)' <<<"$output" >/dev/null || fail "$output"
+	# the model list
+	run curl -sS "$URL/v1/models" "${AH[@]}"
+	jq -e '(.data | length > 0) and (.data | all(.type == "model")) and .has_more == false' \
+		<<<"$output" >/dev/null || fail "$output"
+	run curl -sS "$URL/v1/models/claude-x" "${AH[@]}"
+	jq -e '.type == "model" and .id == "claude-x"' <<<"$output" >/dev/null || fail "$output"
+}
+
+@test "anthropic stream: Anthropic's events in order, one delta per token, usage" {
+	start_mock --dialect anthropic --tokens 4
+	local plain
+	plain=$(post /v1/messages "$MSG" "${AH[@]}" | jq -r '.content[0].text')
+	run post /v1/messages "${MSG%\}},\"stream\":true}" "${AH[@]}" -N -D "$TEST_DIR/head"
+	grep -qi '^content-type: text/event-stream' "$TEST_DIR/head"
+	[ "$(event_names <<<"$output" | tr '\n' ' ')" = "message_start content_block_start ping content_block_delta content_block_delta content_block_delta content_block_delta content_block_stop message_delta message_stop " ] ||
+		fail "$output"
+	mapfile -t ev < <(events <<<"$output")
+	[ "${#ev[@]}" -eq 10 ] || fail "$output"
+	# each data payload's type is its event's name
+	[ "$(printf '%s\n' "${ev[@]}" | jq -r .type | tr '\n' ' ')" = "$(event_names <<<"$output" | tr '\n' ' ')" ]
+	jq -e '.message.role == "assistant" and .message.model == "claude-x" and .message.content == []
+		and .message.stop_reason == null and .message.usage.input_tokens == 4
+		and .message.usage.cache_read_input_tokens == 6' <<<"${ev[0]}" >/dev/null || fail "${ev[0]}"
+	jq -e '.index == 0 and .content_block == {"type":"text","text":""}' <<<"${ev[1]}" >/dev/null
+	[ "$(printf '%s\n' "${ev[@]:3:4}" | jq -r .delta.type | sort -u)" = text_delta ]
+	[ "$(printf '%s\n' "${ev[@]:3:4}" | jq -j .delta.text)" = "$plain" ]
+	jq -e '.delta == {"stop_reason":"end_turn","stop_sequence":null} and .usage.output_tokens == 4' \
+		<<<"${ev[8]}" >/dev/null || fail "${ev[8]}"
+	[ "${ev[9]}" = '{"type":"message_stop"}' ]
+	# max_tokens in a stream
+	run post /v1/messages '{"model":"c","max_tokens":1,"stream":true,"messages":[{"role":"user","content":"hi"}]}' "${AH[@]}" -N
+	[ "$(event_names <<<"$output" | grep -c content_block_delta)" -eq 1 ]
+	events <<<"$output" | jq -se 'map(select(.type == "message_delta"))[0] | .delta.stop_reason == "max_tokens" and .usage.output_tokens == 1' >/dev/null ||
+		fail "$output"
+}
+
+@test "anthropic: key and version headers, body checks, errors in Anthropic's shape" {
+	start_mock --dialect anthropic
+	run curl -sS -w '\n%{http_code}' "$URL/v1/messages" -H 'anthropic-version: 2023-06-01' -d "$MSG"
+	[ "${lines[1]}" = 401 ] || fail "$output"
+	jq -e '.type == "error" and .error.type == "authentication_error" and (.error.message | length > 0)' \
+		<<<"${lines[0]}" >/dev/null || fail "$output"
+	run curl -sS -w '\n%{http_code}' "$URL/v1/messages" -H 'x-api-key: k' -d "$MSG"
+	[ "${lines[1]}" = 400 ] || fail "$output"
+	jq -e '.type == "error" and .error.type == "invalid_request_error"' <<<"${lines[0]}" >/dev/null
+	for body in '{"max_tokens":5,"messages":[{"role":"user","content":"x"}]}' \
+		'{"model":"c","messages":[{"role":"user","content":"x"}]}' \
+		'{"model":"c","max_tokens":5}' '{"model":"c","max_tokens":5,"messages":[]}' \
+		'{"model":"c","max_tokens":5,"messages":[{"role":"robot","content":"x"}]}' 'nonsense'; do
+		run curl -sS -w '\n%{http_code}' "$URL/v1/messages" "${AH[@]}" -d "$body"
+		[ "${lines[1]}" = 400 ] || fail "$body: $output"
+		[ "$(jq -r .error.type <<<"${lines[0]}")" = invalid_request_error ] || fail "$output"
+	done
+	stop_mock
+	start_mock --dialect anthropic --models claude-a
+	run curl -sS -w '\n%{http_code}' "$URL/v1/messages" "${AH[@]}" -d "$MSG"
+	[ "${lines[1]}" = 404 ] || fail "$output"
+	jq -e '.error.type == "not_found_error" and .error.message == "model: claude-x"' \
+		<<<"${lines[0]}" >/dev/null || fail "$output"
+	stop_mock
+	start_mock --dialect anthropic --error-rate 1
+	run curl -sS -w '\n%{http_code}' "$URL/v1/messages" "${AH[@]}" -d "$MSG"
+	[ "${lines[1]}" = 500 ] || fail "$output"
+	jq -e '.type == "error" and .error.type == "api_error"' <<<"${lines[0]}" >/dev/null || fail "$output"
+	stop_mock
+	start_mock --dialect anthropic --error-rate 1 --error-status 529
+	run curl -sS -w '\n%{http_code}' "$URL/v1/messages" "${AH[@]}" -d "${MSG%\}},\"stream\":true}"
+	[ "${lines[1]}" = 529 ] || fail "$output"
+	[ "$(jq -r .error.type <<<"${lines[0]}")" = overloaded_error ]
+	stop_mock
+	start_mock --dialect anthropic --rate-limit-rate 1 --retry-after 2s
+	run curl -sS -D "$TEST_DIR/head" -w '\n%{http_code}' "$URL/v1/messages" "${AH[@]}" -d "$MSG"
+	[ "${lines[1]}" = 429 ] || fail "$output"
+	[ "$(jq -r .error.type <<<"${lines[0]}")" = rate_limit_error ]
+	grep -qi $'^retry-after: 2\r$' "$TEST_DIR/head" || fail "$(cat "$TEST_DIR/head")"
+}
+
+@test "anthropic tool use: plain and streamed as input_json_delta pieces" {
+	start_mock --dialect anthropic
+	local tools='"tools":[{"name":"get_weather","input_schema":{"type":"object"}},{"name":"other","input_schema":{"type":"object"}}]'
+	run post /v1/messages "{\"model\":\"c\",\"max_tokens\":50,$tools,\"messages\":[{\"role\":\"user\",\"content\":\"weather in paris today\"}]}" "${AH[@]}"
+	jq -e '.stop_reason == "tool_use" and (.content | length == 1) and .content[0].type == "tool_use"
+		and (.content[0].id | startswith("toolu_")) and .content[0].name == "get_weather"
+		and .content[0].input == {"query":"weather in paris today"} and .usage.output_tokens == 6' \
+		<<<"$output" >/dev/null || fail "$output"
+	run post /v1/messages "{\"model\":\"c\",\"max_tokens\":50,$tools,\"tool_choice\":{\"type\":\"tool\",\"name\":\"other\"},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}" "${AH[@]}"
+	[ "$(jq -r '.content[0].name' <<<"$output")" = other ] || fail "$output"
+	run post /v1/messages "{\"model\":\"c\",\"max_tokens\":50,$tools,\"tool_choice\":{\"type\":\"none\"},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}" "${AH[@]}"
+	[ "$(jq -r '.stop_reason' <<<"$output")" = end_turn ] || fail "$output"
+	# after a tool result: text
+	run post /v1/messages "{\"model\":\"c\",\"max_tokens\":50,$tools,\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"other\",\"input\":{}}]},{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"t\",\"content\":\"sunny\"}]}]}" "${AH[@]}"
+	jq -e '.stop_reason == "end_turn" and .content[0].type == "text"' <<<"$output" >/dev/null || fail "$output"
+	run post /v1/messages "{\"model\":\"c\",\"max_tokens\":50,\"stream\":true,$tools,\"messages\":[{\"role\":\"user\",\"content\":\"weather in paris today\"}]}" "${AH[@]}" -N
+	mapfile -t ev < <(events <<<"$output")
+	jq -e '.content_block.type == "tool_use" and .content_block.name == "get_weather"
+		and .content_block.input == {}' <<<"${ev[1]}" >/dev/null || fail "${ev[1]}"
+	local deltas
+	deltas=$(printf '%s\n' "${ev[@]}" | jq -c 'select(.type == "content_block_delta") | .delta')
+	[ "$(wc -l <<<"$deltas")" -ge 3 ] || fail "$deltas"
+	[ "$(jq -r .type <<<"$deltas" | sort -u)" = input_json_delta ]
+	[ "$(jq -j .partial_json <<<"$deltas")" = '{"query": "weather in paris today"}' ] || fail "$deltas"
+	printf '%s\n' "${ev[@]}" | jq -se 'map(select(.type == "message_delta"))[0] | .delta.stop_reason == "tool_use"' >/dev/null
+}
+
+# ------------------------------------------------------------ gemini
+
+GEN='{"systemInstruction":{"parts":[{"text":"Be brief"}]},"contents":[{"role":"user","parts":[{"text":"Tell me a story"}]}]}'
+
+@test "gemini: generateContent shape, usageMetadata, maxOutputTokens, models" {
+	start_mock --dialect gemini --tokens 5
+	run post "/v1beta/models/gemini-x:generateContent" "$GEN" -H 'x-goog-api-key: k'
+	[ "$status" -eq 0 ]
+	jq -e '(.candidates | length == 1) and .candidates[0].content.role == "model"
+		and (.candidates[0].content.parts | length == 1)
+		and (.candidates[0].content.parts[0].text | split(" ") | length == 5)
+		and .candidates[0].finishReason == "STOP" and .candidates[0].index == 0
+		and .usageMetadata == {"promptTokenCount":6,"candidatesTokenCount":5,"totalTokenCount":11}
+		and .modelVersion == "gemini-x" and (.responseId | type == "string")' \
+		<<<"$output" >/dev/null || fail "$output"
+	# ?key= works as well
+	run post "/v1beta/models/gemini-x:generateContent?key=k" '{"contents":[{"parts":[{"text":"hi"}]}],"generationConfig":{"maxOutputTokens":2}}'
+	jq -e '.candidates[0].finishReason == "MAX_TOKENS" and .usageMetadata.candidatesTokenCount == 2
+		and (.candidates[0].content.parts[0].text | split(" ") | length == 2)' <<<"$output" >/dev/null || fail "$output"
+	run curl -sS "$URL/v1beta/models?key=k"
+	jq -e '(.models | length > 0) and (.models | all(.name | startswith("models/")))' <<<"$output" >/dev/null || fail "$output"
+	run curl -sS "$URL/v1beta/models/gemini-x?key=k"
+	jq -e '.name == "models/gemini-x" and (.supportedGenerationMethods | index("generateContent"))' \
+		<<<"$output" >/dev/null || fail "$output"
+}
+
+@test "gemini stream: alt=sse, one event per token, finishReason and usage on the last, no [DONE]" {
+	start_mock --dialect gemini --tokens 4
+	local plain
+	plain=$(post "/v1beta/models/g:generateContent?key=k" "$GEN" | jq -r '.candidates[0].content.parts[0].text')
+	run post "/v1beta/models/g:streamGenerateContent?alt=sse&key=k" "$GEN" -N -D "$TEST_DIR/head"
+	grep -qi '^content-type: text/event-stream' "$TEST_DIR/head"
+	mapfile -t ev < <(tr -d '\r' <<<"$output" | events)
+	[ "${#ev[@]}" -eq 4 ] || fail "$output"
+	[[ "$output" != *"[DONE]"* ]] || fail "$output"
+	[ "$(printf '%s\n' "${ev[@]}" | jq -j '.candidates[0].content.parts[0].text')" = "$plain" ]
+	for i in 0 1 2; do
+		jq -e '(.candidates[0] | has("finishReason") | not) and .usageMetadata.promptTokenCount == 6' \
+			<<<"${ev[$i]}" >/dev/null || fail "${ev[$i]}"
+	done
+	jq -e '.candidates[0].finishReason == "STOP"
+		and .usageMetadata == {"promptTokenCount":6,"candidatesTokenCount":4,"totalTokenCount":10}' \
+		<<<"${ev[3]}" >/dev/null || fail "${ev[3]}"
+	# without alt=sse: refused in Gemini's shape
+	run curl -sS -w '\n%{http_code}' "$URL/v1beta/models/g:streamGenerateContent?key=k" -d "$GEN"
+	[ "${lines[1]}" = 400 ] || fail "$output"
+	jq -e '.error.code == 400 and .error.status == "INVALID_ARGUMENT" and (.error.message | test("alt=sse"))' \
+		<<<"${lines[0]}" >/dev/null || fail "$output"
+	# maxOutputTokens in a stream
+	run post "/v1beta/models/g:streamGenerateContent?alt=sse&key=k" '{"contents":[{"parts":[{"text":"hi"}]}],"generationConfig":{"maxOutputTokens":1}}' -N
+	mapfile -t ev < <(tr -d '\r' <<<"$output" | events)
+	[ "${#ev[@]}" -eq 1 ] || fail "$output"
+	[ "$(jq -r '.candidates[0].finishReason' <<<"${ev[0]}")" = MAX_TOKENS ]
+}
+
+@test "gemini: key required (403), errors in Gemini's shape, unknown models" {
+	start_mock --dialect gemini --models gemini-a
+	run curl -sS -w '\n%{http_code}' "$URL/v1beta/models/gemini-a:generateContent" -d "$GEN"
+	[ "${lines[1]}" = 403 ] || fail "$output"
+	jq -e '.error.code == 403 and .error.status == "PERMISSION_DENIED" and (.error.message | length > 0)' \
+		<<<"${lines[0]}" >/dev/null || fail "$output"
+	run curl -sS -w '\n%{http_code}' "$URL/v1beta/models/gemini-b:generateContent?key=k" -d "$GEN"
+	[ "${lines[1]}" = 404 ] || fail "$output"
+	jq -e '.error.status == "NOT_FOUND" and (.error.message | startswith("models/gemini-b is not found"))' \
+		<<<"${lines[0]}" >/dev/null || fail "$output"
+	run curl -sS -w '\n%{http_code}' "$URL/v1beta/models/gemini-a:generateContent?key=k" -d '{"contents":[]}'
+	[ "${lines[1]}" = 400 ] || fail "$output"
+	[ "$(jq -r .error.status <<<"${lines[0]}")" = INVALID_ARGUMENT ]
+	[ "$(status_of "/v1beta/models/gemini-a:nothing?key=k" "$GEN")" = 404 ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1beta/models/gemini-a?key=k")" = 200 ]
+	run curl -sS -w '\n%{http_code}' "$URL/v1beta/models/gemini-b?key=k"
+	[ "${lines[1]}" = 404 ] || fail "$output"
+	[ "$(jq -r .error.status <<<"${lines[0]}")" = NOT_FOUND ]
+	stop_mock
+	start_mock --dialect gemini --error-rate 1 --error-status 503
+	run curl -sS -w '\n%{http_code}' "$URL/v1beta/models/g:streamGenerateContent?alt=sse&key=k" -d "$GEN"
+	[ "${lines[1]}" = 503 ] || fail "$output"
+	jq -e '.error.code == 503 and .error.status == "UNAVAILABLE"' <<<"${lines[0]}" >/dev/null || fail "$output"
+	stop_mock
+	start_mock --dialect gemini --error-rate 1
+	run curl -sS -w '\n%{http_code}' "$URL/v1beta/models/g:generateContent?key=k" -d "$GEN"
+	[ "${lines[1]}" = 500 ] || fail "$output"
+	[ "$(jq -r .error.status <<<"${lines[0]}")" = INTERNAL ]
+	stop_mock
+	start_mock --dialect gemini --rate-limit-rate 1
+	run curl -sS -D "$TEST_DIR/head" -w '\n%{http_code}' "$URL/v1beta/models/g:generateContent?key=k" -d "$GEN"
+	[ "${lines[1]}" = 429 ] || fail "$output"
+	[ "$(jq -r .error.status <<<"${lines[0]}")" = RESOURCE_EXHAUSTED ]
+	grep -qi '^retry-after: 1' "$TEST_DIR/head"
+}
+
+@test "gemini: functionCall plain and streamed in one piece; embeddings" {
+	start_mock --dialect gemini
+	local tools='"tools":[{"functionDeclarations":[{"name":"lookup"},{"name":"other"}]}]'
+	run post "/v1beta/models/g:generateContent?key=k" "{$tools,\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"weather in paris\"}]}]}"
+	jq -e '.candidates[0].content.parts == [{"functionCall":{"name":"lookup","args":{"query":"weather in paris"}}}]
+		and .candidates[0].finishReason == "STOP"' <<<"$output" >/dev/null || fail "$output"
+	run post "/v1beta/models/g:generateContent?key=k" "{$tools,\"toolConfig\":{\"functionCallingConfig\":{\"mode\":\"ANY\",\"allowedFunctionNames\":[\"other\"]}},\"contents\":[{\"parts\":[{\"text\":\"x\"}]}]}"
+	[ "$(jq -r '.candidates[0].content.parts[0].functionCall.name' <<<"$output")" = other ] || fail "$output"
+	run post "/v1beta/models/g:generateContent?key=k" "{$tools,\"toolConfig\":{\"functionCallingConfig\":{\"mode\":\"NONE\"}},\"contents\":[{\"parts\":[{\"text\":\"x\"}]}]}"
+	jq -e '.candidates[0].content.parts[0] | has("text")' <<<"$output" >/dev/null || fail "$output"
+	# after a functionResponse: text
+	run post "/v1beta/models/g:generateContent?key=k" "{$tools,\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"x\"}]},{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":\"lookup\",\"args\":{}}}]},{\"role\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":\"lookup\",\"response\":{\"r\":1}}}]}]}"
+	jq -e '.candidates[0].content.parts[0] | has("text")' <<<"$output" >/dev/null || fail "$output"
+	run post "/v1beta/models/g:streamGenerateContent?alt=sse&key=k" "{$tools,\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"weather in paris\"}]}]}" -N
+	mapfile -t ev < <(tr -d '\r' <<<"$output" | events)
+	[ "${#ev[@]}" -eq 1 ] || fail "$output"
+	jq -e '.candidates[0].content.parts[0].functionCall == {"name":"lookup","args":{"query":"weather in paris"}}
+		and .candidates[0].finishReason == "STOP"' <<<"${ev[0]}" >/dev/null || fail "${ev[0]}"
+	# embeddings: the same vectors as /v1/embeddings would give
+	run post "/v1beta/models/text-embedding-004:embedContent?key=k" '{"content":{"parts":[{"text":"hello world"}]}}'
+	jq -e '(.embedding.values | length == 8) and ((.embedding.values | map(. * .) | add) - 1 | fabs < 0.0001)' \
+		<<<"$output" >/dev/null || fail "$output"
+	local v1
+	v1=$(jq -c .embedding.values <<<"$output")
+	run post "/v1beta/models/text-embedding-004:batchEmbedContents?key=k" '{"requests":[{"model":"models/text-embedding-004","content":{"parts":[{"text":"hello world"}]}},{"model":"models/text-embedding-004","content":{"parts":[{"text":"other"}]},"outputDimensionality":3}]}'
+	jq -e '(.embeddings | length == 2) and (.embeddings[1].values | length == 3)' <<<"$output" >/dev/null || fail "$output"
+	[ "$(jq -c '.embeddings[0].values' <<<"$output")" = "$v1" ]
+	[ "$(status_of "/v1beta/models/e:embedContent?key=k" '{"content":{"parts":[{"text":"x"}]},"outputDimensionality":0}')" = 400 ]
+}
+
+# ------------------------------------------------------------ ollama
+
+OCHAT='{"model":"llama3.2","messages":[{"role":"system","content":"Be brief"},{"role":"user","content":"Tell me a story"}]}'
+
+@test "ollama chat: NDJSON stream by default, one line per token, the done line" {
+	start_mock --dialect ollama --tokens 4
+	run post /api/chat "$OCHAT" -N -D "$TEST_DIR/head"
+	grep -qi '^content-type: application/x-ndjson' "$TEST_DIR/head"
+	[ "${#lines[@]}" -eq 5 ] || fail "$output"
+	for i in 0 1 2 3; do
+		jq -e '.model == "llama3.2" and (.created_at | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T"))
+			and .message.role == "assistant" and (.message.content | length > 0) and .done == false' \
+			<<<"${lines[$i]}" >/dev/null || fail "${lines[$i]}"
+	done
+	jq -e '.message == {"role":"assistant","content":""} and .done == true and .done_reason == "stop"
+		and .prompt_eval_count == 6 and .eval_count == 4
+		and (.total_duration | type == "number") and (.load_duration | type == "number")
+		and (.prompt_eval_duration | type == "number") and (.eval_duration | type == "number")' \
+		<<<"${lines[4]}" >/dev/null || fail "${lines[4]}"
+	local streamed
+	streamed=$(printf '%s\n' "${lines[@]:0:4}" | jq -j .message.content)
+	# "stream": false: one object, the same text
+	run post /api/chat "${OCHAT%\}},\"stream\":false}"
+	jq -e '.done == true and .done_reason == "stop" and .eval_count == 4 and .prompt_eval_count == 6' \
+		<<<"$output" >/dev/null || fail "$output"
+	[ "$(jq -r .message.content <<<"$output")" = "$streamed" ]
+	# num_predict caps: done_reason length
+	run post /api/chat '{"model":"m","stream":false,"options":{"num_predict":2},"messages":[{"role":"user","content":"hi"}]}'
+	jq -e '.done_reason == "length" and .eval_count == 2 and (.message.content | split(" ") | length == 2)' \
+		<<<"$output" >/dev/null || fail "$output"
+	run post /api/chat '{"model":"m","options":{"num_predict":1},"messages":[{"role":"user","content":"hi"}]}'
+	[ "${#lines[@]}" -eq 2 ] || fail "$output"
+	[ "$(jq -r .done_reason <<<"${lines[1]}")" = length ]
+}
+
+@test "ollama generate, embed, tags; errors as {\"error\":...}" {
+	start_mock --dialect ollama --tokens 3 --models llama3.2,nomic-embed-text
+	run post /api/generate '{"model":"llama3.2","prompt":"Why is the sky blue?"}'
+	[ "${#lines[@]}" -eq 4 ] || fail "$output"
+	jq -e '(.response | length > 0) and .done == false' <<<"${lines[0]}" >/dev/null || fail "$output"
+	jq -e '.response == "" and .done == true and .done_reason == "stop" and .prompt_eval_count == 5
+		and .eval_count == 3' <<<"${lines[3]}" >/dev/null || fail "$output"
+	run post /api/generate '{"model":"llama3.2","prompt":"Why is the sky blue?","stream":false}'
+	jq -e '(.response | split(" ") | length == 3) and .done == true and .eval_count == 3' \
+		<<<"$output" >/dev/null || fail "$output"
+	run post /api/embed '{"model":"nomic-embed-text","input":["hello world","x"],"dimensions":4}'
+	jq -e '.model == "nomic-embed-text" and (.embeddings | length == 2)
+		and (.embeddings | map(length) == [4, 4]) and .prompt_eval_count == 3' \
+		<<<"$output" >/dev/null || fail "$output"
+	run curl -sS "$URL/api/tags"
+	jq -e '[.models[].name] == ["llama3.2","nomic-embed-text"] and (.models | all(.details.format == "gguf"))' \
+		<<<"$output" >/dev/null || fail "$output"
+	run curl -sS -w '\n%{http_code}' "$URL/api/chat" -d '{"model":"mistral","messages":[{"role":"user","content":"x"}]}'
+	[ "${lines[1]}" = 404 ] || fail "$output"
+	[ "${lines[0]}" = '{"error":"model \"mistral\" not found, try pulling it first"}' ] || fail "$output"
+	run curl -sS -w '\n%{http_code}' "$URL/api/chat" -d '{"messages":[]}'
+	[ "${lines[1]}" = 400 ] || fail "$output"
+	jq -e '.error | type == "string"' <<<"${lines[0]}" >/dev/null
+	stop_mock
+	start_mock --dialect ollama --error-rate 1 --error-status 503
+	run curl -sS -w '\n%{http_code}' "$URL/api/chat" -d "$OCHAT"
+	[ "${lines[1]}" = 503 ] || fail "$output"
+	jq -e '(keys == ["error"]) and (.error | type == "string")' <<<"${lines[0]}" >/dev/null || fail "$output"
+}
+
+@test "ollama tool calls: message.tool_calls with object arguments, streamed in one line" {
+	start_mock --dialect ollama
+	local tools='"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}]'
+	run post /api/chat "{\"model\":\"m\",\"stream\":false,$tools,\"messages\":[{\"role\":\"user\",\"content\":\"weather in paris\"}]}"
+	jq -e '.message.content == "" and .message.tool_calls == [{"function":{"name":"get_weather","arguments":{"query":"weather in paris"}}}]
+		and .done == true and .done_reason == "stop"' <<<"$output" >/dev/null || fail "$output"
+	run post /api/chat "{\"model\":\"m\",$tools,\"messages\":[{\"role\":\"user\",\"content\":\"weather in paris\"}]}"
+	[ "${#lines[@]}" -eq 2 ] || fail "$output"
+	jq -e '.done == false and .message.tool_calls[0].function.arguments == {"query":"weather in paris"}' \
+		<<<"${lines[0]}" >/dev/null || fail "$output"
+	jq -e '.done == true and .done_reason == "stop"' <<<"${lines[1]}" >/dev/null || fail "$output"
+	# after the tool's answer: text
+	run post /api/chat "{\"model\":\"m\",\"stream\":false,$tools,\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"tool\",\"content\":\"sunny\"}]}"
+	jq -e '(.message | has("tool_calls") | not) and (.message.content | length > 0)' <<<"$output" >/dev/null || fail "$output"
+}
+
+# ------------------------------------------------------------ azure
+
+AZ=/openai/deployments/my-gpt/chat/completions?api-version=2024-10-21
+
+@test "azure: OpenAI's answers with the deployment as model; api-version and key" {
+	start_mock --dialect azure --tokens 3
+	run post "$AZ" "$CHAT" -H 'api-key: k'
+	jq -e '.object == "chat.completion" and .model == "my-gpt" and .choices[0].finish_reason == "stop"
+		and (.choices[0].message.content | split(" ") | length == 3)
+		and .usage == {"prompt_tokens":6,"completion_tokens":3,"total_tokens":9}' \
+		<<<"$output" >/dev/null || fail "$output"
+	# a bearer token does too; the body's model does not matter
+	[ "$(post "$AZ" '{"messages":[{"role":"user","content":"x"}]}' -H 'Authorization: Bearer t' | jq -r .model)" = my-gpt ]
+	run curl -sS -w '\n%{http_code}' "$URL/openai/deployments/my-gpt/chat/completions" -H 'api-key: k' -d "$CHAT"
+	[ "${lines[1]}" = 404 ] || fail "$output"
+	[ "${lines[0]}" = '{"error":{"code":"404","message":"Resource not found"}}' ] || fail "$output"
+	run curl -sS -w '\n%{http_code}' "$URL$AZ" -d "$CHAT"
+	[ "${lines[1]}" = 401 ] || fail "$output"
+	jq -e '.error.code == "401" and (.error.message | startswith("Access denied"))' <<<"${lines[0]}" >/dev/null || fail "$output"
+	# max_tokens: length
+	run post "$AZ" '{"max_tokens":1,"messages":[{"role":"user","content":"x"}]}' -H 'api-key: k'
+	[ "$(jq -r '.choices[0].finish_reason' <<<"$output")" = length ] || fail "$output"
+	# completions and embeddings
+	run post "/openai/deployments/inst/completions?api-version=2024-10-21" '{"prompt":"a b"}' -H 'api-key: k'
+	jq -e '.object == "text_completion" and .model == "inst"' <<<"$output" >/dev/null || fail "$output"
+	run post "/openai/deployments/emb/embeddings?api-version=2024-10-21" '{"input":"hello world","dimensions":3}' -H 'api-key: k'
+	jq -e '.model == "emb" and (.data[0].embedding | length == 3)' <<<"$output" >/dev/null || fail "$output"
+	run curl -sS -w '\n%{http_code}' "$URL/v1/chat/completions" -d "$CHAT"
+	[ "${lines[1]}" = 404 ] || fail "$output"
+	[ "${lines[0]}" = '{"error":{"code":"404","message":"Resource not found"}}' ] || fail "$output"
+}
+
+@test "azure: streams with include_usage, tool calls, errors and 429" {
+	start_mock --dialect azure --tokens 3 --models my-gpt
+	run post "$AZ" "{\"stream\":true,\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\",\"content\":\"a b\"}]}" -H 'api-key: k' -N
+	mapfile -t ev < <(events <<<"$output")
+	[ "${#ev[@]}" -eq 7 ] || fail "$output"
+	jq -e '.model == "my-gpt" and .usage == null' <<<"${ev[0]}" >/dev/null || fail "$output"
+	jq -e '.choices == [] and .usage.completion_tokens == 3' <<<"${ev[5]}" >/dev/null || fail "$output"
+	[ "${ev[6]}" = "[DONE]" ]
+	run post "$AZ" "{\"stream\":true,$TOOLS,\"messages\":[{\"role\":\"user\",\"content\":\"weather in paris\"}]}" -H 'api-key: k' -N
+	mapfile -t ev < <(events <<<"$output")
+	[ "$(printf '%s\n' "${ev[@]:1:5}" | jq -j '.choices[0].delta.tool_calls[0].function.arguments')" = '{"query": "weather in paris"}' ] ||
+		fail "$output"
+	[ "$(jq -r '.choices[0].finish_reason' <<<"${ev[6]}")" = tool_calls ]
+	run curl -sS -w '\n%{http_code}' "$URL/openai/deployments/other/chat/completions?api-version=1" -H 'api-key: k' -d "$CHAT"
+	[ "${lines[1]}" = 404 ] || fail "$output"
+	[ "$(jq -r .error.code <<<"${lines[0]}")" = DeploymentNotFound ]
+	stop_mock
+	start_mock --dialect azure --error-rate 1
+	run curl -sS -w '\n%{http_code}' "$URL$AZ" -H 'api-key: k' -d "$CHAT"
+	[ "${lines[1]}" = 500 ] || fail "$output"
+	jq -e '.error.type == "server_error" and .error.code == "mock_error"' <<<"${lines[0]}" >/dev/null || fail "$output"
+	stop_mock
+	start_mock --dialect azure --rate-limit-rate 1
+	run curl -sS -D "$TEST_DIR/head" -w '\n%{http_code}' "$URL$AZ" -H 'api-key: k' -d "$CHAT"
+	[ "${lines[1]}" = 429 ] || fail "$output"
+	[ "$(jq -r .error.code <<<"${lines[0]}")" = 429 ] || fail "$output"
+	grep -q $'^Retry-After: 1\r$' "$TEST_DIR/head"
+}
+
+@test "dialects pace streams like openai: --ttft and --tokens-per-sec" {
+	start_mock --dialect anthropic --tokens 3 --ttft 200ms --tokens-per-sec 10
+	local t0 t
+	t0=$(date +%s%N)
+	post /v1/messages '{"model":"c","max_tokens":9,"stream":true,"messages":[{"role":"user","content":"x"}]}' "${AH[@]}" -N >/dev/null
+	t=$((($(date +%s%N) - t0) / 1000000))
+	[ "$t" -ge 395 ] || fail "took $t ms" # 200 ms + 2 gaps of 100 ms
+	stop_mock
+	start_mock --dialect ollama --tokens 3 --ttft 200ms --tokens-per-sec 10
+	t0=$(date +%s%N)
+	post /api/chat '{"model":"m","messages":[{"role":"user","content":"x"}]}' -N >/dev/null
+	t=$((($(date +%s%N) - t0) / 1000000))
+	[ "$t" -ge 395 ] || fail "took $t ms"
+	stop_mock
+	start_mock --dialect gemini --tokens 3 --latency 300ms
+	t0=$(date +%s%N)
+	post "/v1beta/models/g:generateContent?key=k" "$GEN" >/dev/null
+	t=$((($(date +%s%N) - t0) / 1000000))
+	[ "$t" -ge 295 ] || fail "took $t ms"
 }
 
 @test "man aigw-mock(1): EXAMPLES run as written" {
