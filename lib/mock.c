@@ -414,14 +414,20 @@ void mock_text_content(struct text *t, struct jv content)
 	} else if (mock_j_type(content) == '[') {
 		struct jv part;
 		size_t it = 0;
+		bool first = true;
+		/* Parts are separated like messages; the last one is not
+		 * followed by a break, so that one text part hashes as the same
+		 * text given as a string (the dialects spell it either way). */
 		while (mock_j_next(content, &it, NULL, &part)) {
 			struct jv txt;
 			if (mock_j_type(part) != '{')
 				continue;
 			txt = mock_j_get(part, "text");
 			if (mock_j_type(txt) == '"') {
+				if (!first)
+					mock_text_break(t);
 				mock_text_string(t, txt);
-				mock_text_break(t);
+				first = false;
 			}
 		}
 	}

@@ -223,6 +223,8 @@ static bool check_generate(struct job *j, struct jv root, struct refusal *r)
 	v = mock_j_get(root, "systemInstruction");
 	if (v.p && !read_content(&t, v, r))
 		return false;
+	if (v.p)
+		mock_text_break(&t); /* as after an OpenAI system message */
 	while (mock_j_next(contents, &it, NULL, &content)) {
 		if (!read_content(&t, content, r))
 			return false;

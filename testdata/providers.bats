@@ -178,3 +178,205 @@ MSG='{"model":"gpt-4o","max_tokens":100,"system":"be brief","messages":[{"role":
 	# the chat, the message and the stream: all with their tokens
 	eventually 2000 code_is 3 log_rows "model = 'gpt-4o' and status = 200 and completion_tokens = 5"
 }
+
+# --------------------------------------------------------- provider dialects
+
+# dialect_gateway DIALECT [MOCK OPTION...]: a mock speaking DIALECT behind
+# node n1 (route chat, /v1), a reference mock speaking OpenAI with the same
+# options (REF: its API base), a key, and serve.
+dialect_gateway() {
+	local d=$1
+	shift
+	export MOCK_KEY=mock-secret
+	start_mock "$@"
+	REF=$MOCK_URL
+	start_mock --dialect "$d" "$@"
+	aigw nodes add n1 --url "http://$MOCK_ADDR" --provider "$d" --api-key-env MOCK_KEY -q >/dev/null
+	aigw route add chat --path /v1 --nodes n1 -q >/dev/null
+	KEY=$(aigw keys create --name t -q)
+	AUTH="Authorization: Bearer $KEY"
+	start_serve
+}
+
+# ref PATH BODY: the reference mock's answer.
+ref() { curl -sS --max-time 10 "$REF$1" -H 'Content-Type: application/json' -d "$2"; }
+
+PROMPT='"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"alpha beta gamma delta"}]'
+TOOLS='"tools":[{"type":"function","function":{"name":"lookup","description":"find things","parameters":{"type":"object","properties":{"query":{"type":"string"}},"required":["query"]}}}]'
+
+# check_dialect DIALECT: the same questions through the gateway to a node
+# speaking DIALECT and straight to the OpenAI reference give the same
+# answers, plain and streamed, with tools, usage, limits and errors.
+check_dialect() {
+	local d=$1 want
+	dialect_gateway "$d" --tokens 6 --tokens-per-sec 40
+	# plain
+	want=$(ref /chat/completions "{\"model\":\"test-model\",$PROMPT}")
+	chat_body="{\"model\":\"test-model\",$PROMPT}"
+	req POST /v1/chat/completions -H "$AUTH" -d "$chat_body"
+	[ "$CODE" = 200 ] || fail "$d plain: $CODE $BODY"
+	jq -e --argjson w "$want" '.object == "chat.completion" and
+		.choices[0].message.role == "assistant" and
+		.choices[0].message.content == $w.choices[0].message.content and
+		.choices[0].finish_reason == "stop" and
+		.usage.prompt_tokens == $w.usage.prompt_tokens and
+		.usage.completion_tokens == $w.usage.completion_tokens and
+		.usage.total_tokens == $w.usage.total_tokens' <<<"$BODY" >/dev/null ||
+		fail "$d plain: $BODY (reference $want)"
+	# streamed, every chunk checked, usage asked for
+	stream "{\"model\":\"test-model\",\"stream\":true,\"stream_options\":{\"include_usage\":true},$PROMPT}"
+	jq -e --argjson w "$want" '.errors == [] and .done and .finish == "stop" and
+		.content == $w.choices[0].message.content and
+		.usage.prompt_tokens == $w.usage.prompt_tokens and
+		.usage.completion_tokens == $w.usage.completion_tokens and
+		(.times_ms[-2] - .times_ms[1]) > 60' <<<"$S" >/dev/null || fail "$d stream: $S (reference $want)"
+	# streamed without usage: none shown
+	stream "{\"model\":\"test-model\",\"stream\":true,$PROMPT}"
+	[ "$(s '.errors == [] and .usage == null and .done')" = true ] || fail "$d stream: $S"
+	# a tool call, plain and streamed
+	want=$(ref /chat/completions "{\"model\":\"test-model\",$PROMPT,$TOOLS}")
+	req POST /v1/chat/completions -H "$AUTH" -d "{\"model\":\"test-model\",$PROMPT,$TOOLS}"
+	jq -e --argjson w "$want" '.choices[0].finish_reason == "tool_calls" and
+		.choices[0].message.tool_calls[0].type == "function" and
+		.choices[0].message.tool_calls[0].function.name == "lookup" and
+		(.choices[0].message.tool_calls[0].id | length > 0) and
+		(.choices[0].message.tool_calls[0].function.arguments | fromjson) ==
+		($w.choices[0].message.tool_calls[0].function.arguments | fromjson)' <<<"$BODY" >/dev/null ||
+		fail "$d tools: $BODY (reference $want)"
+	stream "{\"model\":\"test-model\",\"stream\":true,$PROMPT,$TOOLS}"
+	jq -e --argjson w "$want" '.errors == [] and .finish == "tool_calls" and
+		.tool_names["0"] == "lookup" and
+		(.tools["0"] | fromjson) == ($w.choices[0].message.tool_calls[0].function.arguments | fromjson)' \
+		<<<"$S" >/dev/null || fail "$d tools stream: $S (reference $want)"
+	# a tool result goes back and text comes out
+	req POST /v1/chat/completions -H "$AUTH" -d "{\"model\":\"test-model\",$TOOLS,
+		\"messages\":[{\"role\":\"user\",\"content\":\"alpha\"},
+		{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"lookup\",\"arguments\":\"{\\\"query\\\":\\\"alpha\\\"}\"}}]},
+		{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"found it\"}]}"
+	[ "$CODE" = 200 ] && [ "$(jq -r '.choices[0].finish_reason' <<<"$BODY")" = stop ] ||
+		fail "$d tool result: $CODE $BODY"
+	# max_tokens caps the answer: finish reason length
+	req POST /v1/chat/completions -H "$AUTH" -d "{\"model\":\"test-model\",\"max_tokens\":2,$PROMPT}"
+	jq -e '.choices[0].finish_reason == "length" and .usage.completion_tokens == 2' <<<"$BODY" >/dev/null ||
+		fail "$d max_tokens: $BODY"
+	# every request logged with its tokens
+	eventually 2000 code_is 7 log_rows "node = 'n1' and status = 200 and completion_tokens > 0 and prompt_tokens > 0"
+}
+
+# check_dialect_errors DIALECT STATUS TYPE: the dialect's error shape for
+# STATUS comes back as OpenAI's, with STATUS.
+check_dialect_errors() {
+	dialect_gateway "$1" --error-rate 1 --error-status "$2"
+	req POST /v1/chat/completions -H "$AUTH" -d "{\"model\":\"test-model\",$PROMPT}"
+	[ "$CODE" = "$2" ] || fail "$1 $2: $CODE $BODY"
+	jq -e --arg t "$3" '.error.type == $t and (.error.message | length > 0)' <<<"$BODY" >/dev/null ||
+		fail "$1 $2: $BODY"
+	stream "{\"model\":\"test-model\",\"stream\":true,$PROMPT}"
+	[ "$(s .status)" = "$2" ] || fail "$1 $2 stream: $S"
+	jq -e --arg t "$3" '.error.type == $t' <<<"$(s .body)" >/dev/null || fail "$1 $2 stream: $S"
+}
+
+@test "anthropic dialect: chat, streams, tools, limits through the gateway equal OpenAI's" {
+	check_dialect anthropic
+}
+@test "gemini dialect: chat, streams, tools, limits through the gateway equal OpenAI's" {
+	check_dialect gemini
+}
+@test "ollama dialect: chat, streams, tools, limits through the gateway equal OpenAI's" {
+	check_dialect ollama
+}
+@test "azure dialect: chat, streams, tools, limits through the gateway equal OpenAI's" {
+	check_dialect azure
+}
+
+# check_embeddings DIALECT: embeddings through DIALECT equal the reference's.
+check_embeddings() {
+	dialect_gateway "$1"
+	want=$(ref /embeddings '{"model":"emb","input":["a b","c"]}')
+	req POST /v1/embeddings -H "$AUTH" -d '{"model":"emb","input":["a b","c"]}'
+	[ "$CODE" = 200 ] || fail "$1: $CODE $BODY"
+	jq -e --argjson w "$want" '.object == "list" and (.data | length) == 2 and
+		[.data[].embedding] == [$w.data[].embedding] and .data[1].index == 1' <<<"$BODY" >/dev/null ||
+		fail "$1: $BODY (reference $want)"
+}
+
+@test "anthropic errors come back in OpenAI's shape with their status" {
+	check_dialect_errors anthropic 429 rate_limit_error
+}
+@test "gemini errors come back in OpenAI's shape with their status" {
+	check_dialect_errors gemini 503 server_error
+}
+@test "ollama errors come back in OpenAI's shape with their status" {
+	check_dialect_errors ollama 500 server_error
+}
+@test "azure errors come back in OpenAI's shape with their status" {
+	check_dialect_errors azure 400 invalid_request_error
+}
+@test "gemini embeddings equal the reference's vectors" {
+	check_embeddings gemini
+}
+@test "ollama embeddings equal the reference's vectors" {
+	check_embeddings ollama
+}
+@test "azure embeddings equal the reference's vectors" {
+	check_embeddings azure
+}
+
+# check_messages DIALECT: an Anthropic client through the gateway to a node
+# speaking DIALECT gets the reference's text and tool calls in Anthropic's
+# shapes, plain and streamed.
+check_messages() {
+	local d=$1 want wantt
+	dialect_gateway "$d" --tokens 5 --tokens-per-sec 40
+	want=$(ref /chat/completions "{\"model\":\"test-model\",$PROMPT}")
+	local msg='{"model":"test-model","max_tokens":50,"system":"be brief","messages":[{"role":"user","content":"alpha beta gamma delta"}]'
+	req POST /v1/messages -H "x-api-key: $KEY" -H 'anthropic-version: 2023-06-01' -d "$msg}"
+	jq -e --argjson w "$want" '.type == "message" and .content[0].text == $w.choices[0].message.content and
+		.stop_reason == "end_turn" and .usage.output_tokens == $w.usage.completion_tokens and
+		.usage.input_tokens + .usage.cache_read_input_tokens == $w.usage.prompt_tokens' <<<"$BODY" >/dev/null ||
+		fail "$d messages: $CODE $BODY (reference $want)"
+	STREAM_PATH=/v1/messages stream "$msg,\"stream\":true}" "x-api-key: $KEY" 'anthropic-version: 2023-06-01'
+	jq -e --argjson w "$want" '.errors == [] and .done and .finish == "end_turn" and
+		.names[0] == "message_start" and .names[-1] == "message_stop" and
+		.content == $w.choices[0].message.content and
+		.usage.output_tokens == $w.usage.completion_tokens' <<<"$S" >/dev/null ||
+		fail "$d messages stream: $S (reference $want)"
+	# tools, Anthropic's way
+	wantt=$(ref /chat/completions "{\"model\":\"test-model\",$PROMPT,$TOOLS}")
+	local tools='"tools":[{"name":"lookup","description":"find things","input_schema":{"type":"object","properties":{"query":{"type":"string"}},"required":["query"]}}]'
+	req POST /v1/messages -H "x-api-key: $KEY" -d "$msg,$tools}"
+	jq -e --argjson w "$wantt" '.stop_reason == "tool_use" and
+		(.content[] | select(.type == "tool_use") | .name == "lookup" and
+		 .input == ($w.choices[0].message.tool_calls[0].function.arguments | fromjson))' <<<"$BODY" >/dev/null ||
+		fail "$d messages tools: $BODY (reference $wantt)"
+	STREAM_PATH=/v1/messages stream "$msg,$tools,\"stream\":true}" "x-api-key: $KEY"
+	jq -e --argjson w "$wantt" '.errors == [] and .finish == "tool_use" and
+		([.tools[]] | map(fromjson) | index($w.choices[0].message.tool_calls[0].function.arguments | fromjson)) != null' \
+		<<<"$S" >/dev/null || fail "$d messages tools stream: $S (reference $wantt)"
+}
+
+@test "/v1/messages through an anthropic node: the client's body goes as it is" {
+	check_messages anthropic
+}
+@test "/v1/messages through a gemini node" {
+	check_messages gemini
+}
+@test "/v1/messages through an ollama node" {
+	check_messages ollama
+}
+@test "/v1/messages through an azure node" {
+	check_messages azure
+}
+
+@test "/v1/messages to an anthropic node keeps what translation would lose (cache_control)" {
+	dialect_gateway anthropic --tokens 3
+	req POST /v1/messages -H "x-api-key: $KEY" -H 'anthropic-version: 2023-06-01' -d '{"model":"test-model",
+		"max_tokens":20,"system":[{"type":"text","text":"a long shared preamble","cache_control":{"type":"ephemeral"}}],
+		"messages":[{"role":"user","content":"hello"}]}'
+	# the mock counts the words of blocks marked cache_control as cache reads:
+	# only the client's own body (not a translation) still has the mark
+	jq -e '.usage.cache_read_input_tokens == 4 and .usage.input_tokens == 1' <<<"$BODY" >/dev/null ||
+		fail "$CODE $BODY"
+	# and the log counts every input token, the cached ones too
+	eventually 2000 code_is 1 log_rows "prompt_tokens = 5 and completion_tokens = 3"
+}
