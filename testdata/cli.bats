@@ -98,7 +98,7 @@ stats'
 			[[ "${lines[0]}" == "usage: aigw $cmd $verb"* ]] || fail "help $cmd $verb: ${lines[0]}"
 		done
 	done
-	[ "$n" -eq 22 ] || fail "found $n verbs, expected 7 + 9 + 6"
+	[ "$n" -eq 23 ] || fail "found $n verbs, expected 7 + 9 + 7"
 	assert_no_db
 }
 
