@@ -380,3 +380,32 @@ check_messages() {
 	# and the log counts every input token, the cached ones too
 	eventually 2000 code_is 1 log_rows "prompt_tokens = 5 and completion_tokens = 3"
 }
+
+# ---------------------------------------------------------------- accounts
+
+@test "accounts: a 429 rests the account for its Retry-After; the next account is used" {
+	export KA=key-a KB=key-b
+	start_mock --rate-limit-rate 1 --retry-after 2s
+	aigw nodes add n1 --url "$MOCK_URL" --provider openai --api-key-env KA,KB -q >/dev/null
+	aigw route add chat --path /v1 --nodes n1 -q >/dev/null
+	KEY=$(aigw keys create --name t -q)
+	AUTH="Authorization: Bearer $KEY"
+	start_serve
+	# both accounts are tried in turn, each answered 429 by the provider
+	for i in 1 2; do
+		chat gpt-4o -H "$AUTH"
+		[ "$CODE" = 429 ] || fail "$i: $CODE $BODY"
+		[ "$(jq -r .error.code <<<"$BODY")" != upstream_rate_limited ] || fail "$i: $BODY"
+	done
+	# then both rest: the gateway answers at once, saying when to come back
+	chat gpt-4o -H "$AUTH"
+	[ "$CODE" = 429 ] && [ "$(jq -r .error.code <<<"$BODY")" = upstream_rate_limited ] || fail "$CODE $BODY"
+	ra=$(header retry-after)
+	[ "$ra" -ge 1 ] && [ "$ra" -le 2 ] || fail "Retry-After: $ra"
+	# and after the Retry-After the provider is asked again
+	sleep 2.1
+	chat gpt-4o -H "$AUTH"
+	[ "$CODE" = 429 ] && [ "$(jq -r .error.code <<<"$BODY")" != upstream_rate_limited ] || fail "$CODE $BODY"
+	grep -q "account 0 rate limited; resting it 2000 ms" "$TEST_DIR/serve.err" || fail "$(cat "$TEST_DIR/serve.err")"
+	! grep -q 'key-a\|key-b' "$TEST_DIR/serve.err" # never a secret in the log
+}
