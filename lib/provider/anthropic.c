@@ -1194,10 +1194,10 @@ static int on_message_start(struct stream *st, const struct aigw_json_member *ev
 	free(st->model);
 	st->id = dup_string(&m[0]);
 	st->model = dup_string(&m[1]);
-	if (st->id)
-		st->head.id = st->id;
-	if (st->model)
-		st->head.model = st->model;
+	/* A second message_start (a broken stream) must not leave the head
+	 * pointing at the strings just freed. */
+	st->head.id = st->id ? st->id : st->s->call.id;
+	st->head.model = st->model ? st->model : st->s->call.model;
 	read_counts(&m[2], &st->counts);
 	usage_from(&st->s->usage, &st->counts);
 	start(st);

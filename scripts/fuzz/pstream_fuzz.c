@@ -29,6 +29,7 @@
 #include "buf.h"
 #include "node.h"
 #include "provider.h"
+#include "provider/messages.h"
 #include "sse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -191,6 +192,92 @@ static void build_all(struct aigw_provider_call c, const char *p, size_t len, bo
 	free(copy);
 }
 
+/* The inbound Anthropic API (lib/provider/messages.c): the rest as an
+ * OpenAI chunk stream turned into Anthropic events (whole and split must
+ * agree), as a Messages request, and as a whole OpenAI answer. */
+static void messages_stream(const char *p, size_t len, size_t at, struct aigw_buf *out, int *rc)
+{
+	struct aigw_messages_stream s;
+	struct aigw_err err = { 0 };
+	char *copy = malloc(len ? len : 1);
+
+	CHECK(copy);
+	if (len)
+		memcpy(copy, p, len);
+	aigw_buf_init(out);
+	aigw_messages_stream_init(&s, "fuzz-model");
+	*rc = aigw_messages_stream_feed(&s, copy, at, out, &err);
+	if (*rc == 0)
+		*rc = aigw_messages_stream_feed(&s, copy + at, len - at, out, &err);
+	if (*rc == 0)
+		*rc = aigw_messages_stream_finish(&s, out, &err);
+	CHECK(*rc == 0 || err.msg[0]);
+	aigw_messages_stream_release(&s);
+	free(copy);
+}
+
+/* Fresh message ids ("msg_" and 24 hex digits, made when the upstream
+ * gave none) are random: blanked before two runs are compared. */
+static void blank_fresh_ids(struct aigw_buf *b)
+{
+	char *q = b->data;
+
+	while (q && (q = memmem(q, b->len - (size_t)(q - b->data), "\"msg_", 5))) {
+		size_t n = 0;
+		q += 5;
+		while (q + n < b->data + b->len && strchr("0123456789abcdef", q[n]) && q[n])
+			n++;
+		if (n == 24)
+			memset(q, 'x', n);
+		q += n;
+	}
+}
+
+static void messages(const char *p, size_t len, size_t cut)
+{
+	struct aigw_buf a, b, out = AIGW_BUF_INIT;
+	struct aigw_err err = { 0 };
+	char model[129];
+	bool stream;
+	int ra, rb, st;
+	char *copy;
+
+	messages_stream(p, len, len, &a, &ra);
+	messages_stream(p, len, cut, &b, &rb);
+	blank_fresh_ids(&a);
+	blank_fresh_ids(&b);
+	if (ra != rb || a.len != b.len || memcmp(a.data, b.data, a.len) != 0) {
+		fprintf(stderr, "messages: whole (rc %d):\n%s\nsplit at %zu (rc %d):\n%s\n", ra,
+			a.data, cut, rb, b.data);
+		abort();
+	}
+	check_sse(&a);
+	aigw_buf_release(&a);
+	aigw_buf_release(&b);
+	copy = malloc(len ? len : 1);
+	CHECK(copy);
+	if (len)
+		memcpy(copy, p, len);
+	if (aigw_messages_request(copy, len, &out, model, sizeof(model), &stream, &err) == 0) {
+		cJSON *j = cJSON_ParseWithLength(out.data, out.len);
+		CHECK(j);
+		cJSON_Delete(j);
+	} else {
+		CHECK(err.msg[0]);
+	}
+	for (int i = 0; i < 2; i++) {
+		aigw_buf_reset(&out);
+		st = i ? 400 : 200;
+		if (aigw_messages_answer(&st, copy, len, &out, &err) == 0) {
+			cJSON *j = cJSON_ParseWithLength(out.data, out.len);
+			CHECK(j && st >= 200 && st <= 599);
+			cJSON_Delete(j);
+		}
+	}
+	aigw_buf_release(&out);
+	free(copy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const int providers[] = { AIGW_PROVIDER_OPENAI, AIGW_PROVIDER_ANTHROPIC,
@@ -207,6 +294,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	len = size - 2;
 	cut = (size_t)data[1] * len / 256;
+	if (data[0] & 128) {
+		messages(p, len, cut);
+		return 0;
+	}
 	c.provider = providers[data[0] & 3];
 	c.api = apis[(data[0] >> 2) & 3];
 	translating = c.provider != AIGW_PROVIDER_OPENAI;

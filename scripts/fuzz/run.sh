@@ -34,7 +34,7 @@ $cc $flags scripts/fuzz/http_fuzz.c lib/http.c lib/buf.c lib/mem.c -o "$out/http
 # The adapters and what they use; lib/provider/*.c takes in every adapter.
 # shellcheck disable=SC2086
 $cc $flags -I/usr/include/cjson scripts/fuzz/pstream_fuzz.c lib/provider.c lib/provider/*.c \
-	lib/json.c lib/sse.c lib/buf.c lib/mem.c lib/err.c lib/str.c \
+	lib/json.c lib/sse.c lib/buf.c lib/mem.c lib/err.c lib/str.c lib/rand.c \
 	-lcjson -lm -o "$out/pstream_fuzz"
 
 corpus=$(mktemp -d)
