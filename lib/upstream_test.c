@@ -89,11 +89,18 @@ static void *serve(void *arg)
 			break;
 		}
 		s->accepts++;
+		bool big_sent = false;
 		for (;;) {
 			char req[8192], head[256];
 			size_t n = read_request(c, req, sizeof(req));
-			if (!n)
+			if (!n) {
+				/* The whole big answer fit in the socket buffers
+				 * (they grow to megabytes on loopback) and the
+				 * client then closed: closed early all the same. */
+				if (big_sent)
+					s->closed_early++;
 				break;
+			}
 			memcpy(s->last_request, req, n + 1);
 			if (s->mode == M_SILENT) {
 				usleep(600000);
@@ -142,6 +149,7 @@ static void *serve(void *arg)
 					}
 					off += (size_t)w;
 				}
+				big_sent = off == BIG_LEN;
 			}
 		}
 		close(c);
@@ -521,7 +529,9 @@ static void test_abort_drops_connection(void **state)
 	run_until_done(&c, 5000);
 	assert_true(c.body.len < BIG_LEN);
 	assert_int_equal(aigw_upstream_active(c.up), 0);
-	/* The server's writes fail soon: the socket was closed, not drained. */
+	/* The server sees the close soon (its writes fail, or, when the whole
+	 * answer fit in the socket buffers, its next read ends): the socket
+	 * was closed, not drained and kept. */
 	t0 = aigw_clock_mono_ms();
 	while (!s.closed_early && aigw_clock_mono_ms() - t0 < 3000)
 		usleep(10000);
