@@ -156,6 +156,10 @@ struct call {
 	char *url;
 	int retries_left;
 	bool *tried;                     /* per route candidate */
+	int attempts;                    /* upstream attempts so far */
+	int fallbacks;                   /* fallback routes taken */
+	int retry_status;                /* a 429/5xx head given up for a retry */
+	struct aigw_ev_timer retry_timer; /* the backoff before the next attempt */
 	int status;
 	bool head_sent, pause_next, done;
 	bool done_upstream;              /* the upstream ended cleanly */
@@ -568,6 +572,7 @@ static void call_cleanup(void *arg)
 		aigw_upstream_abort(c->xfer);
 		c->xfer = NULL;
 	}
+	aigw_ev_timer_stop(c->req->ev, &c->retry_timer);
 	if (!c->done) {
 		/* The client went away first, or the drain's grace period ended
 		 * the request. */
@@ -732,6 +737,44 @@ static bool hop_by_hop(const char *line, size_t name_len)
 	return name_in(line, name_len, names, sizeof(names) / sizeof(names[0]));
 }
 
+/* Answers worth asking another node for: rate limited, or the node
+ * failed (500, 502, 503, 504; not 501, which another node of the same
+ * kind would answer alike). */
+static bool retryable_status(int status)
+{
+	return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+static int route_index(const struct aigw_snapshot *s, const char *name)
+{
+	for (size_t i = 0; name && i < s->cat.n_routes; i++)
+		if (strcmp(s->cat.routes[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Fallback routes followed at most this deep (the catalog refuses
+ * cycles; this bounds a long chain). */
+#define FALLBACK_DEPTH 4
+
+/* Could a retry go anywhere: an untried node of the route that may take
+ * the model, with retries left, or a fallback route? */
+static bool can_retry(const struct call *c)
+{
+	const struct aigw_snapshot_route *r = &c->snap->routes[c->route];
+
+	if (c->fallbacks < FALLBACK_DEPTH && route_index(c->snap, r->route->fallback) >= 0)
+		return true;
+	if (c->retries_left <= 0)
+		return false;
+	for (size_t j = 0; j < r->n; j++) {
+		const struct aigw_node *n = r->node[j] >= 0 ? c->snap->nodes[r->node[j]].node : NULL;
+		if (n && !c->tried[j] && n->state == AIGW_NODE_ENABLED && aigw_node_serves(n, c->upmodel))
+			return true;
+	}
+	return false;
+}
+
 /* Seconds of a Retry-After header, as milliseconds; 1000 when absent or
  * not a number of seconds (the date form is rare from APIs). */
 static uint64_t retry_after_ms(const struct aigw_strv *headers)
@@ -820,6 +863,12 @@ static int on_head(struct aigw_xfer *x, int status, const struct aigw_strv *head
 	c->status = status;
 	if ((status == 429 || (status == 401 && c->use->bearer)) && c->use->index >= 0)
 		account_refused(c, status, headers);
+	if (retryable_status(status) && can_retry(c)) {
+		/* Nothing has reached the client: this answer is dropped and
+		 * another node asked (on_done schedules it). */
+		c->retry_status = status;
+		return -1;
+	}
 	if (c->adapted && (!c->preq.passthrough || c->messages) && !c->native)
 		return translated_head(c, status, headers);
 	if (c->native && c->stream && status >= 200 && status < 300) {
@@ -994,6 +1043,7 @@ static void drained(struct aigw_server_req *req, void *arg)
 
 static int start_upstream(struct call *c);
 static void no_node(struct call *c);
+static bool take_fallback(struct call *c);
 
 /* A whole answer collected for translation: translated and sent. */
 static void answer_translated(struct call *c)
@@ -1048,6 +1098,49 @@ static void answer_translated(struct call *c)
 	aigw_buf_reset_keep(tx, 256 * 1024);
 }
 
+/* The backoff is over: the next attempt. */
+static void retry_now(struct aigw_ev *ev, struct aigw_ev_timer *t, void *arg)
+{
+	struct call *c = arg;
+	(void)ev;
+	(void)t;
+	if (start_upstream(c) != 0)
+		no_node(c);
+}
+
+/* Another attempt after a backoff with full jitter: uniform in
+ * [0, min(RETRY_CAP_MS, RETRY_BASE_MS * 2^n)) for the n-th retry, so that
+ * retries of many requests do not arrive together. */
+#define RETRY_BASE_MS 25
+#define RETRY_CAP_MS 1000
+
+static void schedule_retry(struct call *c, const struct aigw_xfer_result *res)
+{
+	uint64_t span = RETRY_BASE_MS << (c->attempts < 6 ? c->attempts : 6), delay_us;
+
+	if (span > RETRY_CAP_MS)
+		span = RETRY_CAP_MS;
+	delay_us = next_random(c->w) % (span * 1000);
+	/* A retry within the route spends one of its retries; with none
+	 * left it can only be its fallback route's turn. */
+	if (c->retries_left > 0)
+		c->retries_left--;
+	else
+		take_fallback(c);
+	c->attempts++;
+	aigw_log_info("request %s: node '%s' %s%s%s; retrying in %llu ms", c->request_id,
+		      c->snap->nodes[c->node].node->name,
+		      c->retry_status ? "answered " : "failed: ",
+		      c->retry_status ? (c->retry_status == 429 ? "429" : "5xx") : res->message, "",
+		      (unsigned long long)(delay_us / 1000));
+	c->retry_status = 0;
+	c->status = 0;
+	c->head_us = 0;
+	aigw_buf_reset(&c->body_copy);
+	aigw_ev_timer_init(&c->retry_timer, retry_now, c);
+	aigw_ev_timer_start(c->req->ev, &c->retry_timer, delay_us);
+}
+
 static void on_done(struct aigw_xfer *x, const struct aigw_xfer_result *res, void *arg)
 {
 	struct call *c = arg;
@@ -1056,20 +1149,22 @@ static void on_done(struct aigw_xfer *x, const struct aigw_xfer_result *res, voi
 	c->xfer = NULL;
 	c->res = *res;
 	if (res->outcome != AIGW_XFER_OK && !c->head_sent) {
-		if (res->outcome == AIGW_XFER_CONNECT && c->retries_left > 0) {
-			/* Nothing reached the client: another node may answer. */
-			c->retries_left--;
-			aigw_log_info("request %s: node '%s' unreachable (%s); retrying",
-				      c->request_id, c->snap->nodes[c->node].node->name,
-				      res->message);
-			if (start_upstream(c) == 0)
-				return;
-			if (c->build_error) {
-				no_node(c);
-				return;
-			}
+		/* Nothing reached the client: another node may answer (connect
+		 * errors, a timeout or a failure before the answer's head, or
+		 * a 429/5xx head given up in on_head). */
+		if ((c->retry_status || !res->head_received) && can_retry(c)) {
+			schedule_retry(c, res);
+			return;
 		}
-		if (res->outcome == AIGW_XFER_TIMEOUT)
+		if (c->retry_status == 429) {
+			fail(c, 429, "rate_limit_error", "upstream_rate_limited",
+			     "the upstream is rate limiting this request", "Retry-After: 1\r\n");
+			return;
+		}
+		if (c->retry_status)
+			fail(c, 502, "server_error", "upstream_error",
+			     "the upstream answered with an error", NULL);
+		else if (res->outcome == AIGW_XFER_TIMEOUT)
 			fail(c, 504, "server_error", "upstream_timeout",
 			     "the upstream did not answer in time", NULL);
 		else if (res->outcome == AIGW_XFER_CONNECT)
@@ -1327,6 +1422,24 @@ static int adapt(struct call *c, const struct aigw_snapshot_node *sn)
 	return 0;
 }
 
+/* The route's pool is exhausted: its fallback route, if it has one,
+ * takes over with its own nodes and retries. */
+static bool take_fallback(struct call *c)
+{
+	const struct aigw_route *from = c->snap->routes[c->route].route;
+	int to = route_index(c->snap, from->fallback);
+
+	if (to < 0 || c->fallbacks >= FALLBACK_DEPTH)
+		return false;
+	aigw_log_info("request %s: route '%s' has no node left; falling back to route '%s'",
+		      c->request_id, from->name, from->fallback);
+	c->fallbacks++;
+	c->route = to;
+	c->retries_left = (int)c->snap->cat.routes[to].retries;
+	c->tried = aigw_pool_calloc(c->req->pool, c->snap->routes[to].n + 1);
+	return true;
+}
+
 static int start_upstream(struct call *c)
 {
 	const struct aigw_route *route = c->snap->routes[c->route].route;
@@ -1384,6 +1497,8 @@ static int start_upstream(struct call *c)
 			return 0;
 		aigw_log_warn("request %s: cannot start upstream transfer: %s", c->request_id, err.msg);
 	}
+	if (take_fallback(c))
+		return start_upstream(c);
 	return -1;
 }
 
