@@ -19,7 +19,7 @@
 enum {
 	O_LISTEN, O_WORKERS, O_DIALECT, O_LATENCY, O_JITTER, O_TTFT, O_TPS, O_TOKENS,
 	O_ERROR_RATE, O_ERROR_STATUS, O_RATE_LIMIT_RATE, O_RETRY_AFTER, O_MODELS, O_SEED,
-	O_REQUESTS, O_DURATION,
+	O_REQUESTS, O_DURATION, O_SLOW,
 };
 
 static const struct aigw_opt opts[] = {
@@ -56,12 +56,15 @@ static const struct aigw_opt opts[] = {
 	[O_REQUESTS] = { 0, "requests", AIGW_OPT_VALUE, "N",
 			 "exit after answering N requests", NULL },
 	[O_DURATION] = { 0, "duration", AIGW_OPT_VALUE, "D", "exit after running for D", NULL },
+	[O_SLOW] = { 0, "slow", AIGW_OPT_VALUE, "AT:FOR:FACTOR",
+		     "a slow spell: from AT after the start, for FOR, the latency times FACTOR (e.g. 20s:20s:8)",
+		     NULL },
 };
 
 static const int mock_opts[] = {
 	O_LISTEN, O_WORKERS, O_DIALECT, O_LATENCY, O_JITTER, O_TTFT, O_TPS, O_TOKENS,
 	O_ERROR_RATE, O_ERROR_STATUS, O_RATE_LIMIT_RATE, O_RETRY_AFTER, O_MODELS, O_SEED,
-	O_REQUESTS, O_DURATION, AIGW_OPT_END,
+	O_REQUESTS, O_DURATION, O_SLOW, AIGW_OPT_END,
 };
 
 static const struct aigw_verb verbs[] = {
@@ -150,6 +153,20 @@ static int gather(struct cli *cli, struct aigw_mock_config *mc, struct aigw_serv
 		if ((rc = cli_int(cli, O_SEED, 0, INT64_MAX, &v)))
 			return rc;
 		mc->seed = (uint64_t)v;
+	}
+	if (cli_has(cli, O_SLOW)) {
+		char at[32], len[32];
+		double f;
+		char *end;
+		const char *s = cli_value(cli, O_SLOW);
+		if (sscanf(s, "%31[^:]:%31[^:]:%lf", at, len, &f) != 3 ||
+		    aigw_parse_duration_ms(at, &mc->slow_at_ms, NULL) ||
+		    aigw_parse_duration_ms(len, &mc->slow_for_ms, NULL) || !(f > 0 && f <= 1000) ||
+		    (strtod(strrchr(s, ':') + 1, &end), *end))
+			return cli_failf(cli, AIGW_EINVAL,
+					 "--slow: '%s' is not AT:FOR:FACTOR (durations, and a factor "
+					 "above 0 and at most 1000, e.g. 20s:20s:8)", s);
+		mc->slow_factor = f;
 	}
 	if (cli_has(cli, O_REQUESTS)) {
 		if ((rc = cli_int(cli, O_REQUESTS, 1, INT64_MAX, &v)))

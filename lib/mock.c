@@ -535,6 +535,8 @@ int aigw_mock_new(struct aigw_mock **out, const struct aigw_mock_config *c, stru
 	if (c->error_status < 400 || c->error_status > 599)
 		return aigw_err_set(err, AIGW_EINVAL, "error status must be between 400 and 599");
 
+	if (c->slow_factor < 0 || c->slow_factor > 1000 || c->slow_at_ms < 0 || c->slow_for_ms < 0)
+		return aigw_err_set(err, AIGW_EINVAL, "the slow spell's factor must be 0 to 1000");
 	if (c->dialect < 0 || c->dialect >= AIGW_MOCK_DIALECTS)
 		return aigw_err_set(err, AIGW_EINVAL, "unknown dialect %d", c->dialect);
 
@@ -545,6 +547,7 @@ int aigw_mock_new(struct aigw_mock **out, const struct aigw_mock_config *c, stru
 	aigw_strv_copy(&m->cfg.models, &c->models);
 	m->strict_models = m->cfg.models.n > 0;
 	atomic_init(&m->requests, 0);
+	m->started_us = aigw_clock_mono_us();
 
 	aigw_buf_init(&m->models_json);
 	m->dialect->put_models(&m->models_json, model_list(m));
@@ -1829,6 +1832,12 @@ static void mock_handle(struct aigw_server_req *req, void *arg)
 		int64_t span = m->cfg.jitter_ms * 1000;
 		int64_t d_us = (int64_t)(rng_next(mw) % (uint64_t)(2 * span + 1)) - span;
 		delay_us = (int64_t)delay_us + d_us > 0 ? (uint64_t)((int64_t)delay_us + d_us) : 0;
+	}
+	if (m->cfg.slow_factor > 0) {
+		uint64_t at = aigw_clock_mono_us() - m->started_us;
+		if (at >= (uint64_t)m->cfg.slow_at_ms * 1000 &&
+		    at < (uint64_t)(m->cfg.slow_at_ms + m->cfg.slow_for_ms) * 1000)
+			delay_us = (uint64_t)((double)delay_us * m->cfg.slow_factor);
 	}
 	if (m->cfg.rate_limit_rate > 0 && rng_unit(mw) < m->cfg.rate_limit_rate)
 		j->fate = FATE_RATE_LIMIT;

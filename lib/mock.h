@@ -126,6 +126,11 @@ struct aigw_mock_config {
 	uint64_t max_requests;    /* stop the server after this many; 0: never */
 	int64_t duration_ms;      /* stop the server after this long; 0: never */
 	uint64_t grace_ms;        /* grace of those stops */
+	/* A slow spell: from slow_at_ms after the start, for slow_for_ms,
+	 * the latency is multiplied by slow_factor (for failure scenarios:
+	 * a node that turns slow and recovers). slow_factor 0: none. */
+	int64_t slow_at_ms, slow_for_ms;
+	double slow_factor;
 };
 
 /* The defaults: no delays, 16 tokens, no failures, error status 500,

@@ -81,6 +81,7 @@ struct aigw_mock {
 	char retry_headers[96];
 	size_t retry_headers_len;
 	atomic_uint_fast64_t requests;
+	uint64_t started_us;         /* monotonic, for the slow spell */
 };
 
 struct mock_worker {

@@ -892,3 +892,17 @@ AZ=/openai/deployments/my-gpt/chat/completions?api-version=2024-10-21
 @test "man aigw-mock(1): EXAMPLES run as written" {
 	"$BATS_TEST_DIRNAME/../scripts/man-examples.sh" "$BATS_TEST_DIRNAME/../man/aigw-mock.1"
 }
+
+@test "--slow: a slow spell multiplies the latency for its time, then ends" {
+	start_mock --latency 20ms --slow 0s:1s:10
+	t=$(curl -s -o /dev/null -w '%{time_total}' "$URL/v1/chat/completions" -d "$CHAT")
+	awk -v t="$t" 'BEGIN { exit !(t >= 0.18) }' || fail "in the spell: $t s"
+	sleep 1.1
+	t=$(curl -s -o /dev/null -w '%{time_total}' "$URL/v1/chat/completions" -d "$CHAT")
+	awk -v t="$t" 'BEGIN { exit !(t < 0.15) }' || fail "after the spell: $t s"
+	for bad in 1s:1s 1s:1s:0 x:1s:2 1s:1s:2x 1s:1s:1001; do
+		run_aigw mock --slow "$bad"
+		assert_status 2
+		assert_stderr_match "--slow: '$bad' is not AT:FOR:FACTOR"
+	done
+}
