@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The routing proof: three `aigw mock` nodes behind `aigw serve`, an open
+# loop of RATE requests/s for SECONDS (aigw bench --rate, latency counted
+# from when each request was due), once per policy and scenario
+# (scripts/bench/routing.scenarios). Prints, per scenario and policy, p50,
+# p99 and p99.9 latency, client-visible errors, and the retries serve made
+# (from its log) against the requests it took.
+#
+#   scripts/bench/routing.sh [SECONDS] [RATE] [POLICIES] [SCENARIOS]
+#
+# POLICIES: comma list (default round_robin,p2c,peak_ewma,adaptive; only
+# those `aigw route add --policy` accepts are run). SCENARIOS: comma list
+# of scenario names (default: all). The peer in the same run is the
+# round_robin row: the ratios printed are p99(policy) / p99(round_robin)
+# and p99(policy) / p99(p2c). Traffic stays on 127.0.0.1. Not a test.
+set -euo pipefail
+dur=${1:-60}
+rate=${2:-200}
+policies=${3:-round_robin,p2c,peak_ewma,adaptive}
+only=${4:-}
+here=$(cd "$(dirname "$0")/../.." && pwd)
+AIGW=${AIGW:-$here/aigw}
+name=routing.sh
+. "$(dirname "$0")/common.sh"
+require_tools jq
+
+third=$((dur / 3))s
+accepted=$("$AIGW" route add --help 2>&1 | sed -n 's/.*--policy P.*(\(.*\)).*/\1/p' || true)
+
+run_one() { # scenario-line policy
+	local line=$1 policy=$2 sname ropts a b c i
+	IFS='|' read -r sname ropts a b c <<<"$line"
+	rm -rf "$work/run" && mkdir -p "$work/run"
+	export AIGW_DB="$work/run/aigw.db"
+	local opts=("$a" "$b" "$c") names=(a b c) mpids=()
+	for i in 0 1 2; do
+		# shellcheck disable=SC2086
+		"$AIGW" mock --listen 127.0.0.1:0 --workers 1 --tokens 8 ${opts[$i]//DUR/$third} \
+			>"$work/run/mock$i.out" 2>&1 &
+		mpids+=($!)
+		pids+=($!)
+	done
+	for i in 0 1 2; do
+		wait_listen "$work/run/mock$i.out"
+		"$AIGW" nodes add "${names[$i]}" --url "http://$(sed -n 's/^listening on //p' "$work/run/mock$i.out")/v1" \
+			--provider openai -q >/dev/null
+	done
+	# shellcheck disable=SC2086
+	"$AIGW" route add chat --path /v1 --nodes a,b,c --policy "$policy" $ropts -q >/dev/null
+	local key
+	key=$("$AIGW" keys create --name bench -q)
+	"$AIGW" serve --listen 127.0.0.1:0 --workers 1 >"$work/run/serve.out" 2>"$work/run/serve.err" &
+	local spid=$!
+	pids+=($spid)
+	wait_listen "$work/run/serve.out"
+	local gw
+	gw=$(sed -n 's/^listening on //p' "$work/run/serve.out")
+	"$AIGW" bench "http://$gw/v1/chat/completions" --rate "$rate" -c 128 -d "${dur}s" \
+		--body '{"model":"m","messages":[{"role":"user","content":"route me well"}]}' \
+		-H "Authorization: Bearer $key" --json >"$work/run/bench.json" 2>/dev/null || true
+	kill "$spid" "${mpids[@]}" 2>/dev/null || true
+	wait "$spid" "${mpids[@]}" 2>/dev/null || true
+	local retries
+	retries=$(grep -c 'retrying in' "$work/run/serve.err" || true)
+	jq -r --arg s "$sname" --arg p "$policy" --arg r "$retries" \
+		'[$s, $p, .latency_us.p50, .latency_us.p99, .latency_us["p99.9"], .requests, (.requests - .ok), ($r | tonumber)] | @tsv' \
+		"$work/run/bench.json"
+}
+
+printf '%-12s %-12s %9s %9s %9s %8s %7s %8s\n' scenario policy "p50 ms" "p99 ms" "p99.9 ms" requests errors retries
+grep -v '^#' "$(dirname "$0")/routing.scenarios" | grep -v '^$' | while IFS= read -r line; do
+	sname=${line%%|*}
+	if [ -n "$only" ] && [[ ",$only," != *",$sname,"* ]]; then continue; fi
+	for policy in ${policies//,/ }; do
+		if [ -n "$accepted" ] && [[ "|$accepted|" != *"|$policy|"* ]] && [[ "$accepted" != *"$policy"* ]]; then
+			echo "$sname: policy $policy is not accepted by this aigw; skipped" >&2
+			continue
+		fi
+		run_one "$line" "$policy" >>"$work/table"
+		tail -1 "$work/table" | awk -F'\t' '{ printf "%-12s %-12s %9.1f %9.1f %9.1f %8d %7d %8d\n",
+			$1, $2, $3 / 1000, $4 / 1000, $5 / 1000, $6, $7, $8 }'
+	done
+done
+awk -F'\t' '{ p99[$1 "/" $2] = $4; s[$1] = 1; pol[$2] = 1 }
+	END { for (x in s) for (p in pol) if ((x "/" p) in p99) {
+		rr = p99[x "/round_robin"]; pc = p99[x "/p2c"];
+		printf "%-12s %-12s p99 / round_robin %s   p99 / p2c %s\n", x, p,
+			rr ? sprintf("%.2f", p99[x "/" p] / rr) : "-", pc ? sprintf("%.2f", p99[x "/" p] / pc) : "-" } }' \
+	"$work/table" | sort
