@@ -170,8 +170,9 @@ timed_events() { # JSON
 	last=${ev[4]%% *}
 	# role at once, first token after the ttft, then 100 ms apart. Lower
 	# bounds are taken from the request's start: a busy machine can only
-	# make a line arrive (or be timed) later, never earlier.
-	[ "$role" -lt 150 ] || fail "role at $role ms: $output"
+	# make a line arrive (or be timed) later, never earlier — which is why
+	# the role's "at once" is not bounded above (it flaked at 201 ms on a
+	# machine running three builds); it must come before the first token.
 	[ "$first" -ge 195 ] || fail "first token at $first ms: $output"
 	[ "$last" -ge 495 ] || fail "last token at $last ms: $output"
 	[ "$first" -gt "$role" ] || fail "$output"
