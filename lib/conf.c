@@ -255,8 +255,8 @@ static const struct directive route_directives[] = {
 	{ "retries", D_INT, ROUTE_FIELD(retries), "0", 0, AIGW_ROUTE_RETRIES_MAX, NULL, NULL,
 	  "Further attempts on another node after a failure.", 0 },
 	{ "timeout", D_DURATION, ROUTE_FIELD(timeout_ms), "0s", 0, AIGW_ROUTE_TIMEOUT_MAX_MS, NULL, NULL,
-	  "Time allowed for an upstream request, from the first connection attempt to "
-	  "the end of the answer; 0s means the server's upstream_timeout.", 0 },
+	  "Time allowed for each attempt at an upstream request, from connecting to the "
+	  "node to the end of the answer; 0s means the server's upstream_timeout.", 0 },
 	{ "connect_timeout", D_DURATION, ROUTE_FIELD(connect_timeout_ms), "0s", 0,
 	  AIGW_ROUTE_TIMEOUT_MAX_MS, NULL, NULL,
 	  "Time allowed to connect to a node (TCP, and TLS for https); 0s means 10s. "

@@ -181,6 +181,12 @@ load helpers
 	printf 'nodes:\n  - name: a\n    provider: openai\n    url: http://h\n    api_key_env: [A, "B C"]\n' >ke.yaml
 	run_aigw nodes list --config ke.yaml
 	assert_fail 4 "aigw nodes: ke.yaml:5:22: nodes[0].api_key_env[1]: 'B C' is not an environment variable name (letters, digits and '_', not starting with a digit; the file names the variable, never the secret)"
+	printf 'routes:\n  - name: r\n    path: /\n    nodes: a\n    idle_timeout: 2d\n' >it.yaml
+	run_aigw route list --config it.yaml
+	assert_fail 4 "aigw route: it.yaml:5:19: routes[0].idle_timeout: 2d is out of range (0s..1d)"
+	printf 'routes:\n  - name: r\n    path: /\n    nodes: a\n    connect_timeout: 5\n' >ct.yaml
+	run_aigw route list --config ct.yaml
+	assert_fail 4 "aigw route: ct.yaml:5:22: routes[0].connect_timeout: '5' is not a duration (use e.g. 250ms, 30s, 5m, 2h, 30d)"
 	printf 'nodes:\n  - name: a\n    provider: openai\n    url: ftp://h\n' >u.yaml
 	run_aigw nodes list --config u.yaml
 	assert_status 4
@@ -293,6 +299,9 @@ load helpers
 	assert_no_db
 	run_aigw route add r --path / --nodes ghost
 	assert_fail 3 "aigw route: no node named 'ghost'"
+	assert_no_db
+	run_aigw route add r --path / --nodes a --first-byte-timeout 25h
+	assert_fail 2 "aigw route: first_byte_timeout 1d1h is out of range (0..24h, 0 = no limit)"
 	assert_no_db
 	run_aigw nodes import - <<<'{"name":"b3","url":"ftp://x","provider":"openai"}'
 	assert_fail 1 "aigw nodes: <stdin>:1: url: url 'ftp://x' must start with http:// or https://"
