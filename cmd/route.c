@@ -10,8 +10,8 @@
 #include "records.h"
 #include "routes.h"
 
-enum { O_PATH, O_METHOD, O_MODEL, O_NODES, O_POLICY, O_RETRIES, O_TIMEOUT, O_FALLBACK,
-       O_HEADER };
+enum { O_PATH, O_METHOD, O_MODEL, O_NODES, O_POLICY, O_RETRIES, O_TIMEOUT, O_CONNECT_TIMEOUT,
+       O_FIRST_BYTE_TIMEOUT, O_IDLE_TIMEOUT, O_FALLBACK, O_HEADER };
 
 static const struct aigw_opt opts[] = {
 	[O_PATH] = { 0, "path", AIGW_OPT_VALUE, "PREFIX", "path prefix the route serves (matched at / boundaries)", NULL },
@@ -23,14 +23,18 @@ static const struct aigw_opt opts[] = {
 		       "choice:round_robin|weighted" },
 	[O_RETRIES] = { 0, "retries", AIGW_OPT_VALUE, "N", "retries on another node before the first byte (0..10)", NULL },
 	[O_TIMEOUT] = { 0, "timeout", AIGW_OPT_VALUE, "D", "total time allowed for a request (e.g. 30s; default: the server's)", NULL },
+	[O_CONNECT_TIMEOUT] = { 0, "connect-timeout", AIGW_OPT_VALUE, "D", "time allowed to connect to a node (default: 10s)", NULL },
+	[O_FIRST_BYTE_TIMEOUT] = { 0, "first-byte-timeout", AIGW_OPT_VALUE, "D", "time from sending the request to the answer's head (default: none)", NULL },
+	[O_IDLE_TIMEOUT] = { 0, "idle-timeout", AIGW_OPT_VALUE, "D", "longest silence between two pieces of a stream (default: none)", NULL },
 	[O_FALLBACK] = { 0, "fallback", AIGW_OPT_VALUE, "ROUTE", "route to try when every node of this one has failed", "route" },
 	[O_HEADER] = { 'H', "header", AIGW_OPT_LIST, "'K: V'",
 		       "a header the request must carry (add); a header of the request (test)", NULL },
 };
 
 static const int add_opts[] = { O_PATH | AIGW_OPT_REQUIRED, O_NODES | AIGW_OPT_REQUIRED,
-				O_METHOD, O_MODEL, O_POLICY, O_RETRIES, O_TIMEOUT, O_FALLBACK,
-				O_HEADER, AIGW_OPT_END };
+				O_METHOD, O_MODEL, O_POLICY, O_RETRIES, O_TIMEOUT,
+				O_CONNECT_TIMEOUT, O_FIRST_BYTE_TIMEOUT, O_IDLE_TIMEOUT,
+				O_FALLBACK, O_HEADER, AIGW_OPT_END };
 static const int test_opts[] = { O_MODEL, O_HEADER, AIGW_OPT_END };
 static const int no_opts[] = { AIGW_OPT_END };
 static const char *const route_arg[] = { "route", NULL };
@@ -51,9 +55,18 @@ const struct aigw_cmdspec cmd_route_spec = {
 	sizeof(opts) / sizeof(opts[0]), verbs, sizeof(verbs) / sizeof(verbs[0]),
 };
 
+/* A route timeout for people: the duration, or what 0 stands for. */
+static const char *shown_timeout(int64_t ms, const char *zero_means, char *buf, size_t n)
+{
+	if (!ms)
+		return zero_means;
+	aigw_format_duration_ms(ms, buf, n);
+	return buf;
+}
+
 static void show_route(struct cli *cli, const struct aigw_route *r)
 {
-	char *nodes, *headers, d[32] = "server default";
+	char *nodes, *headers, d[32];
 
 	if (cli->json) {
 		cli_json(cli, aigw_route_json(r));
@@ -65,8 +78,6 @@ static void show_route(struct cli *cli, const struct aigw_route *r)
 	}
 	nodes = aigw_strv_join(&r->nodes, ",");
 	headers = aigw_strv_join(&r->headers, "; ");
-	if (r->timeout_ms)
-		aigw_format_duration_ms(r->timeout_ms, d, sizeof(d));
 	cli_field(cli, "name", "%s", r->name);
 	cli_field(cli, "path", "%s", r->path);
 	cli_field(cli, "method", "%s", r->method ? r->method : "any");
@@ -76,7 +87,12 @@ static void show_route(struct cli *cli, const struct aigw_route *r)
 	cli_field(cli, "nodes", "%s", nodes);
 	cli_field(cli, "policy", "%s", aigw_policy_names[r->policy]);
 	cli_field(cli, "retries", "%lld", (long long)r->retries);
-	cli_field(cli, "timeout", "%s", d);
+	cli_field(cli, "timeout", "%s", shown_timeout(r->timeout_ms, "server default", d, sizeof(d)));
+	cli_field(cli, "connect_timeout", "%s",
+		  shown_timeout(r->connect_timeout_ms, "default (10s)", d, sizeof(d)));
+	cli_field(cli, "first_byte_timeout", "%s",
+		  shown_timeout(r->first_byte_timeout_ms, "none", d, sizeof(d)));
+	cli_field(cli, "idle_timeout", "%s", shown_timeout(r->idle_timeout_ms, "none", d, sizeof(d)));
 	cli_field(cli, "fallback", "%s", r->fallback ? r->fallback : "-");
 	cli_field(cli, "source", "%s", r->where ? r->where : "database");
 	free(nodes);
@@ -150,7 +166,13 @@ static int do_add(struct cli *cli, const struct aigw_conf *conf)
 	if (cli_has(cli, O_RETRIES) &&
 	    (rc = cli_int(cli, O_RETRIES, 0, AIGW_ROUTE_RETRIES_MAX, &r.retries)))
 		goto out;
-	if (cli_has(cli, O_TIMEOUT) && (rc = cli_duration_ms(cli, O_TIMEOUT, &r.timeout_ms)))
+	if ((cli_has(cli, O_TIMEOUT) && (rc = cli_duration_ms(cli, O_TIMEOUT, &r.timeout_ms))) ||
+	    (cli_has(cli, O_CONNECT_TIMEOUT) &&
+	     (rc = cli_duration_ms(cli, O_CONNECT_TIMEOUT, &r.connect_timeout_ms))) ||
+	    (cli_has(cli, O_FIRST_BYTE_TIMEOUT) &&
+	     (rc = cli_duration_ms(cli, O_FIRST_BYTE_TIMEOUT, &r.first_byte_timeout_ms))) ||
+	    (cli_has(cli, O_IDLE_TIMEOUT) &&
+	     (rc = cli_duration_ms(cli, O_IDLE_TIMEOUT, &r.idle_timeout_ms))))
 		goto out;
 	job.conf = conf;
 	job.route = &r;

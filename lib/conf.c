@@ -255,7 +255,22 @@ static const struct directive route_directives[] = {
 	{ "retries", D_INT, ROUTE_FIELD(retries), "0", 0, AIGW_ROUTE_RETRIES_MAX, NULL, NULL,
 	  "Further attempts on another node after a failure.", 0 },
 	{ "timeout", D_DURATION, ROUTE_FIELD(timeout_ms), "0s", 0, AIGW_ROUTE_TIMEOUT_MAX_MS, NULL, NULL,
-	  "Time allowed for an upstream request; 0s means the server default.", 0 },
+	  "Time allowed for each attempt at an upstream request, from connecting to the "
+	  "node to the end of the answer; 0s means the server's upstream_timeout.", 0 },
+	{ "connect_timeout", D_DURATION, ROUTE_FIELD(connect_timeout_ms), "0s", 0,
+	  AIGW_ROUTE_TIMEOUT_MAX_MS, NULL, NULL,
+	  "Time allowed to connect to a node (TCP, and TLS for https); 0s means 10s. "
+	  "When it expires the attempt fails like a refused connection: another node is "
+	  "tried if the route has retries left, else the answer is 504 upstream_timeout.", 0 },
+	{ "first_byte_timeout", D_DURATION, ROUTE_FIELD(first_byte_timeout_ms), "0s", 0,
+	  AIGW_ROUTE_TIMEOUT_MAX_MS, NULL, NULL,
+	  "Time allowed from sending the request to receiving the head of the answer; "
+	  "0s means no limit beyond timeout. When it expires, another node is tried if "
+	  "the route has retries left, else the answer is 504 upstream_timeout.", 0 },
+	{ "idle_timeout", D_DURATION, ROUTE_FIELD(idle_timeout_ms), "0s", 0,
+	  AIGW_ROUTE_TIMEOUT_MAX_MS, NULL, NULL,
+	  "Longest silence allowed between two pieces of a streamed answer; 0s means "
+	  "no limit beyond timeout. When it expires the stream ends with an error event.", 0 },
 	{ "fallback", D_STRING, ROUTE_FIELD(fallback), NULL, 0, 0, NULL, check_name,
 	  "Route to try when every node of this route has failed.", 0 },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, 0 },

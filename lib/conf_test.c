@@ -72,7 +72,10 @@ static const char full_config[] =
 	"    fallback: backup\n"
 	"  - name: backup\n"
 	"    path: /v1\n"
-	"    nodes: local\n";
+	"    nodes: local\n"
+	"    connect_timeout: 2s\n"
+	"    first_byte_timeout: 20s\n"
+	"    idle_timeout: 1m\n";
 
 static void test_full_config(void **state)
 {
@@ -135,6 +138,9 @@ static void test_full_config(void **state)
 	assert_int_equal(r->policy, AIGW_POLICY_WEIGHTED);
 	assert_int_equal(r->retries, 2);
 	assert_int_equal(r->timeout_ms, 90000);
+	assert_int_equal(r->connect_timeout_ms, 0);
+	assert_int_equal(r->first_byte_timeout_ms, 0);
+	assert_int_equal(r->idle_timeout_ms, 0);
 	assert_string_equal(r->fallback, "backup");
 	assert_int_equal(r->origin, AIGW_ORIGIN_YAML);
 	assert_string_equal(r->where, "t.yaml:21:5");
@@ -148,6 +154,9 @@ static void test_full_config(void **state)
 	assert_int_equal(r->policy, AIGW_POLICY_ROUND_ROBIN);
 	assert_int_equal(r->retries, 0);
 	assert_int_equal(r->timeout_ms, 0);
+	assert_int_equal(r->connect_timeout_ms, 2000);
+	assert_int_equal(r->first_byte_timeout_ms, 20000);
+	assert_int_equal(r->idle_timeout_ms, 60000);
 	assert_string_equal(r->where, "t.yaml:32:5");
 	aigw_conf_release(&c);
 }
@@ -278,6 +287,21 @@ static const struct error_case error_cases[] = {
 	  "t.yaml:5:14: routes[0].timeout: '30' is not a duration", NULL },
 	{ "duration out of range", ROUTE_HEAD "    timeout: 2d\n",
 	  "t.yaml:5:14: routes[0].timeout: 2d is out of range (0s..1d)", NULL },
+	{ "bad connect_timeout", ROUTE_HEAD "    connect_timeout: 10\n",
+	  "t.yaml:5:22: routes[0].connect_timeout: '10' is not a duration", NULL },
+	{ "connect_timeout out of range", ROUTE_HEAD "    connect_timeout: 1d1ms\n",
+	  "t.yaml:5:22: routes[0].connect_timeout: 1d1ms is out of range (0s..1d)", NULL },
+	{ "bad first_byte_timeout", ROUTE_HEAD "    first_byte_timeout: -1s\n",
+	  "t.yaml:5:25: routes[0].first_byte_timeout: '-1s' is not a duration", NULL },
+	{ "first_byte_timeout out of range", ROUTE_HEAD "    first_byte_timeout: 25h\n",
+	  "t.yaml:5:25: routes[0].first_byte_timeout: 25h is out of range (0s..1d)", NULL },
+	{ "bad idle_timeout", ROUTE_HEAD "    idle_timeout: soon\n",
+	  "t.yaml:5:19: routes[0].idle_timeout: 'soon' is not a duration", NULL },
+	{ "idle_timeout out of range", ROUTE_HEAD "    idle_timeout: 2d\n",
+	  "t.yaml:5:19: routes[0].idle_timeout: 2d is out of range (0s..1d)", NULL },
+	{ "misspelt route timeout", ROUTE_HEAD "    conect_timeout: 1s\n",
+	  "t.yaml:5:5: routes[0].conect_timeout: unknown directive 'conect_timeout' "
+	  "(did you mean 'connect_timeout'?)", NULL },
 	{ "bad url", "nodes:\n  - name: a\n    url: ftp://a.example\n    provider: openai\n",
 	  "t.yaml:3:10: nodes[0].url: ", NULL },
 	{ "bad name", "nodes:\n  - name: 'a b'\n    url: http://a\n    provider: openai\n",
@@ -1003,7 +1027,8 @@ static void test_doc_roff(void **state)
 		"name", "url", "provider", "type", "region", "weight", "models", "api_key_env",
 		"accounts", "max_concurrency", "standby", "enabled",
 		"token_url", "client_id_env", "client_secret_env", "scope", "proxy",
-		"path", "method", "model", "headers", "policy", "retries", "timeout", "fallback",
+		"path", "method", "model", "headers", "policy", "retries", "timeout",
+		"connect_timeout", "first_byte_timeout", "idle_timeout", "fallback",
 	};
 	struct aigw_buf b = AIGW_BUF_INIT;
 	char want[64];

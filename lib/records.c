@@ -109,10 +109,22 @@ cJSON *aigw_node_json(const struct aigw_node *n)
 	return o;
 }
 
+/* A route's timeouts: "30s", or null for 0 (the default applies). */
+static void add_duration_or_null(cJSON *o, const char *key, int64_t ms)
+{
+	char d[32];
+
+	if (!ms) {
+		cJSON_AddNullToObject(o, key);
+		return;
+	}
+	aigw_format_duration_ms(ms, d, sizeof(d));
+	cJSON_AddStringToObject(o, key, d);
+}
+
 cJSON *aigw_route_json(const struct aigw_route *r)
 {
 	cJSON *o = cJSON_CreateObject();
-	char d[32];
 
 	cJSON_AddStringToObject(o, "name", r->name);
 	cJSON_AddStringToObject(o, "path", r->path);
@@ -122,12 +134,10 @@ cJSON *aigw_route_json(const struct aigw_route *r)
 	cJSON_AddItemToObject(o, "nodes", aigw_json_strv(&r->nodes));
 	cJSON_AddStringToObject(o, "policy", aigw_policy_names[r->policy]);
 	cJSON_AddNumberToObject(o, "retries", (double)r->retries);
-	if (r->timeout_ms) {
-		aigw_format_duration_ms(r->timeout_ms, d, sizeof(d));
-		cJSON_AddStringToObject(o, "timeout", d);
-	} else {
-		cJSON_AddNullToObject(o, "timeout");
-	}
+	add_duration_or_null(o, "timeout", r->timeout_ms);
+	add_duration_or_null(o, "connect_timeout", r->connect_timeout_ms);
+	add_duration_or_null(o, "first_byte_timeout", r->first_byte_timeout_ms);
+	add_duration_or_null(o, "idle_timeout", r->idle_timeout_ms);
 	add_string_or_null(o, "fallback", r->fallback);
 	cJSON_AddStringToObject(o, "source", aigw_origin_names[r->origin]);
 	if (r->where)

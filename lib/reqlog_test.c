@@ -826,6 +826,9 @@ static void test_migration_from_v1_keeps_rows(void **state)
 	raw_exec(f->db,
 		 "DROP TABLE request_log; DROP TABLE request_rollup;"
 		 "ALTER TABLE nodes DROP COLUMN accounts;"
+		 "ALTER TABLE routes DROP COLUMN connect_timeout_ms;"
+		 "ALTER TABLE routes DROP COLUMN first_byte_timeout_ms;"
+		 "ALTER TABLE routes DROP COLUMN idle_timeout_ms;"
 		 "PRAGMA user_version = 1;");
 	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				 " AND name NOT IN ('keys', 'nodes', 'routes', 'route_nodes')"), 0);
@@ -847,6 +850,7 @@ static void test_migration_from_v1_keeps_rows(void **state)
 	assert_int_equal(aigw_store_route_get(s, "chat", &gotr, &err), 0);
 	assert_int_equal(gotr.nodes.n, 1);
 	assert_string_equal(gotr.nodes.v[0], "n1");
+	assert_int_equal(gotr.idle_timeout_ms, 0);
 	aigw_store_close(s);
 	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sqlite_master WHERE name IN"
 				 " ('request_log', 'request_rollup', 'request_log_ts')"), 3);

@@ -268,6 +268,23 @@ static int validate_nodes(const struct aigw_route *r, struct aigw_err *err)
 	return 0;
 }
 
+/* One of the route's durations, named as in aigw.yaml; what 0 means is
+ * said in the message so that the fix is obvious. */
+static int validate_timeout(const char *field, int64_t ms, const char *zero_means,
+			    struct aigw_err *err)
+{
+	char shown[32];
+
+	if (ms >= 0 && ms <= AIGW_ROUTE_TIMEOUT_MAX_MS)
+		return 0;
+	if (ms < 0)
+		snprintf(shown, sizeof(shown), "%lldms", (long long)ms);
+	else
+		aigw_format_duration_ms(ms, shown, sizeof(shown));
+	return aigw_err_set(err, AIGW_EINVAL, "%s %s is out of range (0..24h, 0 = %s)",
+			    field, shown, zero_means);
+}
+
 int aigw_route_validate(const struct aigw_route *r, struct aigw_err *err)
 {
 	if (!r->name || !aigw_name_valid(r->name))
@@ -293,16 +310,11 @@ int aigw_route_validate(const struct aigw_route *r, struct aigw_err *err)
 	if (r->retries < 0 || r->retries > AIGW_ROUTE_RETRIES_MAX)
 		return aigw_err_set(err, AIGW_EINVAL, "retries %lld is out of range (0..%d)",
 				    (long long)r->retries, AIGW_ROUTE_RETRIES_MAX);
-	if (r->timeout_ms < 0 || r->timeout_ms > AIGW_ROUTE_TIMEOUT_MAX_MS) {
-		char shown[32];
-		if (r->timeout_ms < 0)
-			snprintf(shown, sizeof(shown), "%lldms", (long long)r->timeout_ms);
-		else
-			aigw_format_duration_ms(r->timeout_ms, shown, sizeof(shown));
-		return aigw_err_set(err, AIGW_EINVAL,
-				    "timeout %s is out of range (0..24h, 0 = server default)",
-				    shown);
-	}
+	if (validate_timeout("timeout", r->timeout_ms, "server default", err) ||
+	    validate_timeout("connect_timeout", r->connect_timeout_ms, "10s", err) ||
+	    validate_timeout("first_byte_timeout", r->first_byte_timeout_ms, "no limit", err) ||
+	    validate_timeout("idle_timeout", r->idle_timeout_ms, "no limit", err))
+		return AIGW_EINVAL;
 	if (r->fallback) {
 		if (!aigw_name_valid(r->fallback))
 			return aigw_err_set(err, AIGW_EINVAL,

@@ -30,6 +30,8 @@ extern const char *const aigw_policy_names[];
 
 #define AIGW_ROUTE_RETRIES_MAX 10
 #define AIGW_ROUTE_HEADERS_MAX 8
+/* Bound of each of a route's timeouts (timeout, connect_timeout,
+ * first_byte_timeout, idle_timeout); 0 always means the default. */
 #define AIGW_ROUTE_TIMEOUT_MAX_MS (24LL * 3600 * 1000)
 
 struct aigw_route {
@@ -42,7 +44,10 @@ struct aigw_route {
 	struct aigw_strv nodes;    /* node names, in preference order */
 	int policy;                /* enum aigw_policy */
 	int64_t retries;           /* 0..AIGW_ROUTE_RETRIES_MAX */
-	int64_t timeout_ms;        /* 0: the server default */
+	int64_t timeout_ms;        /* whole request; 0: the server's upstream_timeout */
+	int64_t connect_timeout_ms;     /* reaching the node; 0: the default (10 s) */
+	int64_t first_byte_timeout_ms;  /* request sent to answer's head; 0: none */
+	int64_t idle_timeout_ms;        /* between two pieces of a stream; 0: none */
 	char *fallback;            /* route tried when this pool is exhausted */
 	int origin;                /* enum aigw_origin (node.h) */
 	char *where;               /* "aigw.yaml:30:5" for YAML routes */

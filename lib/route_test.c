@@ -531,6 +531,58 @@ static void test_validate_table(void **state)
 	}
 }
 
+/* The three narrower timeouts are checked like timeout, each named in
+ * its message, and 24h is the last value accepted. */
+static void test_validate_timeouts(void **state)
+{
+	static const struct {
+		int which; /* 0 connect, 1 first byte, 2 idle */
+		int64_t ms;
+		const char *want; /* NULL: valid */
+	} cases[] = {
+		{ 0, 0, NULL },
+		{ 0, 86400000, NULL },
+		{ 0, 86400001, "connect_timeout 1d1ms is out of range (0..24h, 0 = 10s)" },
+		{ 0, -5, "connect_timeout -5ms is out of range" },
+		{ 1, 1500, NULL },
+		{ 1, 86400001, "first_byte_timeout 1d1ms is out of range (0..24h, 0 = no limit)" },
+		{ 1, -1, "first_byte_timeout -1ms" },
+		{ 2, 86400000, NULL },
+		{ 2, 86400001, "idle_timeout 1d1ms is out of range (0..24h, 0 = no limit)" },
+		{ 2, -1, "idle_timeout -1ms" },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct aigw_route r, copy;
+		struct aigw_err err = { 0, "" };
+		int64_t *field;
+		int rc;
+
+		aigw_route_init(&r);
+		r.name = aigw_strdup("chat");
+		r.path = aigw_strdup("/v1");
+		aigw_strv_push(&r.nodes, "n1");
+		field = cases[i].which == 0   ? &r.connect_timeout_ms
+			: cases[i].which == 1 ? &r.first_byte_timeout_ms
+					      : &r.idle_timeout_ms;
+		*field = cases[i].ms;
+		rc = aigw_route_validate(&r, &err);
+		if (!cases[i].want && rc != 0)
+			fail_msg("timeout case %zu: unexpected error: %s", i, err.msg);
+		if (cases[i].want && (rc != AIGW_EINVAL || !strstr(err.msg, cases[i].want)))
+			fail_msg("timeout case %zu: want \"%s\", got %d \"%s\"", i,
+				 cases[i].want, rc, err.msg);
+		aigw_route_copy(&copy, &r);
+		assert_int_equal(copy.connect_timeout_ms, r.connect_timeout_ms);
+		assert_int_equal(copy.first_byte_timeout_ms, r.first_byte_timeout_ms);
+		assert_int_equal(copy.idle_timeout_ms, r.idle_timeout_ms);
+		aigw_route_release(&copy);
+		aigw_route_release(&r);
+		assert_int_equal(r.idle_timeout_ms, 0);
+	}
+}
+
 static void test_path_length_limit(void **state)
 {
 	char path[600];
@@ -610,6 +662,7 @@ int main(void)
 		cmocka_unit_test(test_path_covers_table),
 		cmocka_unit_test(test_ties_table),
 		cmocka_unit_test(test_validate_table),
+		cmocka_unit_test(test_validate_timeouts),
 		cmocka_unit_test(test_path_length_limit),
 		cmocka_unit_test(test_lifecycle),
 	};

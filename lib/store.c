@@ -39,8 +39,10 @@
  *       status, latency, tokens, cost) with indexes on time and on each
  *       grouping column, for `aigw stats --since D --by X`
  *   v3  nodes.accounts: a node's accounts as a JSON array (below)
- *   v4  cache: response cache entries (request hash, body, expiry)
- *   v5  ledger: spend per key and period, for budgets that survive restarts
+ *   v4  routes.connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms
+ *       (below)
+ *   v5  cache: response cache entries (request hash, body, expiry)
+ *   v6  ledger: spend per key and period, for budgets that survive restarts
  *
  * Enum columns hold the names used on the command line and in aigw.yaml
  * (e.g. 'openai', 'draining') so that `sqlite3 aigw.db` is readable without
@@ -186,6 +188,15 @@ static const char *const migrations[] = {
 	 * array is set, api_key_env repeats its first account's variable. */
 	[3] =
 	"ALTER TABLE nodes ADD COLUMN accounts TEXT;",
+	/* v4: a route's narrower timeouts, beside timeout_ms. 0 is the default
+	 * as in timeout_ms, so routes written before keep their behaviour. */
+	[4] =
+	"ALTER TABLE routes ADD COLUMN connect_timeout_ms INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (connect_timeout_ms >= 0);"
+	"ALTER TABLE routes ADD COLUMN first_byte_timeout_ms INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (first_byte_timeout_ms >= 0);"
+	"ALTER TABLE routes ADD COLUMN idle_timeout_ms INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (idle_timeout_ms >= 0);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == AIGW_STORE_SCHEMA_VERSION + 1,

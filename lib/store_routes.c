@@ -11,7 +11,8 @@
 
 #define ROUTE_SELECT \
 	"SELECT id, name, path, method, model, headers, policy, retries, timeout_ms," \
-	" fallback, created_at, updated_at FROM routes "
+	" fallback, created_at, updated_at, connect_timeout_ms, first_byte_timeout_ms," \
+	" idle_timeout_ms FROM routes "
 #define ROUTE_NODES_SELECT \
 	"SELECT node FROM route_nodes WHERE route_id = ?1 ORDER BY position"
 
@@ -30,6 +31,9 @@ static int read_route(struct aigw_store *s, sqlite3_stmt *st, struct aigw_route 
 	r->fallback = store_column_dup(st, 9);
 	r->created_at = sqlite3_column_int64(st, 10);
 	r->updated_at = sqlite3_column_int64(st, 11);
+	r->connect_timeout_ms = sqlite3_column_int64(st, 12);
+	r->first_byte_timeout_ms = sqlite3_column_int64(st, 13);
+	r->idle_timeout_ms = sqlite3_column_int64(st, 14);
 	r->origin = AIGW_ORIGIN_DB;
 	if (store_enum_value(s, aigw_policy_names, (const char *)sqlite3_column_text(st, 6),
 			     "policy", &r->policy, err)) {
@@ -103,8 +107,10 @@ int aigw_store_route_insert(struct aigw_store *s, struct aigw_route *r, struct a
 	}
 	if ((rc = store_prepare(s, &st,
 				"INSERT INTO routes (name, path, method, model, headers, policy,"
-				" retries, timeout_ms, fallback, created_at, updated_at)"
-				" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", err)))
+				" retries, timeout_ms, fallback, created_at, updated_at,"
+				" connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms)"
+				" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+				err)))
 		goto done;
 	created = r->created_at ? r->created_at : aigw_clock_wall_s();
 	updated = r->updated_at ? r->updated_at : created;
@@ -119,6 +125,9 @@ int aigw_store_route_insert(struct aigw_store *s, struct aigw_route *r, struct a
 	store_bind_text(st, 9, r->fallback);
 	sqlite3_bind_int64(st, 10, created);
 	sqlite3_bind_int64(st, 11, updated);
+	sqlite3_bind_int64(st, 12, r->connect_timeout_ms);
+	sqlite3_bind_int64(st, 13, r->first_byte_timeout_ms);
+	sqlite3_bind_int64(st, 14, r->idle_timeout_ms);
 
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {

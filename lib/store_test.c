@@ -109,6 +109,18 @@ static void raw_exec(const char *path, const char *sql)
 	sqlite3_close(db);
 }
 
+/* raw_exec for statements that are meant to fail: the SQLite code. */
+static int raw_exec_rc(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	int rc;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
 static int64_t raw_int(const char *path, const char *sql)
 {
 	sqlite3 *db;
@@ -733,8 +745,14 @@ static void test_key_update_and_delete(void **state)
 
 /* ------------------------------------------------------------- nodes */
 
-/* A version 2 database (before accounts) with a node migrates to 3 and
- * reads the node back the same. */
+/* What version 3 left: routes without the narrower timeouts. */
+#define BACK_TO_VERSION_THREE \
+	"ALTER TABLE routes DROP COLUMN connect_timeout_ms;" \
+	"ALTER TABLE routes DROP COLUMN first_byte_timeout_ms;" \
+	"ALTER TABLE routes DROP COLUMN idle_timeout_ms; PRAGMA user_version = 3;"
+
+/* A version 2 database (before accounts) with a node migrates to the
+ * current version and reads the node back the same. */
 static void test_migrates_nodes_from_version_two(void **state)
 {
 	struct fixture *f = *state;
@@ -744,7 +762,8 @@ static void test_migrates_nodes_from_version_two(void **state)
 
 	aigw_store_close(s);
 	/* Back to what version 2 left: no accounts column. */
-	raw_exec(f->db, "ALTER TABLE nodes DROP COLUMN accounts; PRAGMA user_version = 2;"
+	raw_exec(f->db, BACK_TO_VERSION_THREE
+		 "ALTER TABLE nodes DROP COLUMN accounts; PRAGMA user_version = 2;"
 		 "INSERT INTO nodes (name, url, provider, type, region, weight, models,"
 		 " api_key_env, max_concurrency, standby, state, created_at, updated_at)"
 		 " VALUES ('old', 'http://10.0.0.5:8000', 'ollama', 'edge', 'eu', 3, 'llama3*,qwen2',"
@@ -779,6 +798,57 @@ static void test_migrates_nodes_from_version_two(void **state)
 	aigw_node_release(&got);
 	aigw_store_close(s);
 	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM nodes WHERE accounts IS NULL"), 2);
+}
+
+/* A version 3 database (before the narrower route timeouts) with a route
+ * migrates to 4; the route reads back with its timeout and zeros for the
+ * new ones, and a route written afterwards keeps all four. */
+static void test_migrates_routes_from_version_three(void **state)
+{
+	struct fixture *f = *state;
+	struct aigw_store *s = open_ok(f->db, AIGW_STORE_CREATE);
+	struct aigw_err err = { 0 };
+	static const char *const pool[] = { "a", NULL };
+	struct aigw_route r, got;
+
+	aigw_store_close(s);
+	raw_exec(f->db, BACK_TO_VERSION_THREE
+		 "INSERT INTO routes (name, path, method, model, headers, policy, retries,"
+		 " timeout_ms, fallback, created_at, updated_at)"
+		 " VALUES ('old', '/v1', NULL, 'gpt-*', '', 'weighted', 2, 45000, NULL, 100, 200);"
+		 "INSERT INTO route_nodes (route_id, position, node)"
+		 " SELECT id, 0, 'a' FROM routes WHERE name = 'old';");
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 3);
+	s = open_ok(f->db, 0);
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 4);
+	assert_int_equal(aigw_store_route_get(s, "old", &got, &err), 0);
+	assert_string_equal(got.path, "/v1");
+	assert_string_equal(got.model, "gpt-*");
+	assert_int_equal(got.policy, AIGW_POLICY_WEIGHTED);
+	assert_int_equal(got.retries, 2);
+	assert_int_equal(got.timeout_ms, 45000);
+	assert_int_equal(got.connect_timeout_ms, 0);
+	assert_int_equal(got.first_byte_timeout_ms, 0);
+	assert_int_equal(got.idle_timeout_ms, 0);
+	assert_int_equal(got.nodes.n, 1);
+	assert_int_equal(got.created_at, 100);
+	assert_int_equal(got.updated_at, 200);
+	aigw_route_release(&got);
+
+	make_route(&r, "new", pool);
+	r.connect_timeout_ms = 2000;
+	r.first_byte_timeout_ms = 15000;
+	r.idle_timeout_ms = 60000;
+	assert_int_equal(aigw_store_route_insert(s, &r, &err), 0);
+	assert_int_equal(aigw_store_route_get(s, "new", &got, &err), 0);
+	assert_int_equal(got.connect_timeout_ms, 2000);
+	assert_int_equal(got.first_byte_timeout_ms, 15000);
+	assert_int_equal(got.idle_timeout_ms, 60000);
+	aigw_route_release(&got);
+	aigw_route_release(&r);
+	aigw_store_close(s);
+	/* The database refuses a negative value written behind aigw's back. */
+	assert_int_not_equal(raw_exec_rc(f->db, "UPDATE routes SET idle_timeout_ms = -1"), 0);
 }
 
 static void test_node_accounts(void **state)
@@ -943,6 +1013,9 @@ static void test_route_crud(void **state)
 	r.policy = AIGW_POLICY_WEIGHTED;
 	r.retries = 2;
 	r.timeout_ms = 30000;
+	r.connect_timeout_ms = 1500;
+	r.first_byte_timeout_ms = 20000;
+	r.idle_timeout_ms = 45000;
 	r.fallback = aigw_strdup("backup");
 	assert_int_equal(aigw_store_route_insert(s, &r, &err), 0);
 	assert_true(r.id > 0);
@@ -965,6 +1038,9 @@ static void test_route_crud(void **state)
 	assert_int_equal(got.policy, AIGW_POLICY_WEIGHTED);
 	assert_int_equal(got.retries, 2);
 	assert_int_equal(got.timeout_ms, 30000);
+	assert_int_equal(got.connect_timeout_ms, 1500);
+	assert_int_equal(got.first_byte_timeout_ms, 20000);
+	assert_int_equal(got.idle_timeout_ms, 45000);
 	assert_string_equal(got.fallback, "backup");
 	assert_int_equal(got.origin, AIGW_ORIGIN_DB);
 	aigw_route_release(&got);
@@ -1149,6 +1225,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_key_update_and_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_crud, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrates_nodes_from_version_two, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrates_routes_from_version_three, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_node_accounts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_route_crud, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),

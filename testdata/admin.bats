@@ -462,6 +462,20 @@ models_status() {
 	expect_error 400 "retries: 11 is out of range (0..10)" POST /admin/routes '{"name":"r","path":"/v2","nodes":["a"],"retries":11}'
 	expect_error 400 "nodes: required directive is missing" POST /admin/routes '{"name":"r","path":"/v2"}'
 
+	# The narrower timeouts: durations like timeout, null when unset.
+	expect 201 POST /admin/routes '{"name":"timed","path":"/v3","nodes":["a"],"timeout":"2m","connect_timeout":"3s","first_byte_timeout":"40s","idle_timeout":"90s"}'
+	jq -e '.timeout == "2m" and .connect_timeout == "3s" and .first_byte_timeout == "40s"
+		and .idle_timeout == "1m30s"' <<<"$BODY" >/dev/null || fail "$BODY"
+	expect 200 GET /admin/routes/timed
+	[ "$(jq -cS . <<<"$BODY")" = "$(aigw route show timed --json | jq -cS .)" ]
+	expect 200 GET /admin/routes/chat
+	jq -e '.connect_timeout == null and .first_byte_timeout == null and .idle_timeout == null' \
+		<<<"$BODY" >/dev/null || fail "$BODY"
+	expect_error 400 "connect_timeout: '5' is not a duration (use e.g. 250ms, 30s, 5m, 2h, 30d)" POST /admin/routes '{"name":"r","path":"/v4","nodes":["a"],"connect_timeout":"5"}'
+	expect_error 400 "first_byte_timeout: 2d is out of range (0s..1d)" POST /admin/routes '{"name":"r","path":"/v4","nodes":["a"],"first_byte_timeout":"2d"}'
+	expect_error 400 "idle_timeout: 'x' is not a duration (use e.g. 250ms, 30s, 5m, 2h, 30d)" POST /admin/routes '{"name":"r","path":"/v4","nodes":["a"],"idle_timeout":"x"}'
+	expect 204 DELETE /admin/routes/timed
+
 	expect 201 POST /admin/routes '{"name":"backup","path":"/v2","nodes":["a"],"fallback":"chat"}'
 	expect_error 409 "route 'chat' is the fallback of route 'backup'" DELETE /admin/routes/chat
 	expect 204 DELETE /admin/routes/backup

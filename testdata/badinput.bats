@@ -84,11 +84,11 @@ load helpers
 	sqlite3 "$AIGW_DB" "pragma user_version=99; pragma application_id=1634297719; create table t(x)"
 	snapshot_db
 	run_aigw keys list
-	assert_fail 1 "aigw keys: database '$AIGW_DB' has schema version 99, newer than this aigw supports (3); upgrade aigw"
+	assert_fail 1 "aigw keys: database '$AIGW_DB' has schema version 99, newer than this aigw supports (4); upgrade aigw"
 	run_aigw keys create --name a
-	assert_fail 1 "aigw keys: database '$AIGW_DB' has schema version 99, newer than this aigw supports (3); upgrade aigw"
+	assert_fail 1 "aigw keys: database '$AIGW_DB' has schema version 99, newer than this aigw supports (4); upgrade aigw"
 	run_aigw nodes import - <<<'{"name":"n","url":"http://h","provider":"http"}'
-	assert_fail 1 "aigw nodes: database '$AIGW_DB' has schema version 99, newer than this aigw supports (3); upgrade aigw"
+	assert_fail 1 "aigw nodes: database '$AIGW_DB' has schema version 99, newer than this aigw supports (4); upgrade aigw"
 	assert_db_unchanged
 	[ "$(sql "pragma user_version")" = 99 ]
 	[ "$(sql "select name from sqlite_master")" = t ]
@@ -121,7 +121,7 @@ load helpers
 @test "an aigw database is stamped with the aigw application_id and schema version" {
 	aigw keys create --name a -q >/dev/null
 	[ "$(sql "pragma application_id")" = 1634297719 ]
-	[ "$(sql "pragma user_version")" = 3 ]
+	[ "$(sql "pragma user_version")" = 4 ]
 	[ "$(sql "pragma integrity_check")" = ok ]
 	[ "$(sql "pragma journal_mode")" = wal ]
 }
@@ -181,6 +181,12 @@ load helpers
 	printf 'nodes:\n  - name: a\n    provider: openai\n    url: http://h\n    api_key_env: [A, "B C"]\n' >ke.yaml
 	run_aigw nodes list --config ke.yaml
 	assert_fail 4 "aigw nodes: ke.yaml:5:22: nodes[0].api_key_env[1]: 'B C' is not an environment variable name (letters, digits and '_', not starting with a digit; the file names the variable, never the secret)"
+	printf 'routes:\n  - name: r\n    path: /\n    nodes: a\n    idle_timeout: 2d\n' >it.yaml
+	run_aigw route list --config it.yaml
+	assert_fail 4 "aigw route: it.yaml:5:19: routes[0].idle_timeout: 2d is out of range (0s..1d)"
+	printf 'routes:\n  - name: r\n    path: /\n    nodes: a\n    connect_timeout: 5\n' >ct.yaml
+	run_aigw route list --config ct.yaml
+	assert_fail 4 "aigw route: ct.yaml:5:22: routes[0].connect_timeout: '5' is not a duration (use e.g. 250ms, 30s, 5m, 2h, 30d)"
 	printf 'nodes:\n  - name: a\n    provider: openai\n    url: ftp://h\n' >u.yaml
 	run_aigw nodes list --config u.yaml
 	assert_status 4
@@ -293,6 +299,9 @@ load helpers
 	assert_no_db
 	run_aigw route add r --path / --nodes ghost
 	assert_fail 3 "aigw route: no node named 'ghost'"
+	assert_no_db
+	run_aigw route add r --path / --nodes a --first-byte-timeout 25h
+	assert_fail 2 "aigw route: first_byte_timeout 1d1h is out of range (0..24h, 0 = no limit)"
 	assert_no_db
 	run_aigw nodes import - <<<'{"name":"b3","url":"ftp://x","provider":"openai"}'
 	assert_fail 1 "aigw nodes: <stdin>:1: url: url 'ftp://x' must start with http:// or https://"

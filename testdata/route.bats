@@ -7,6 +7,7 @@ load helpers
 	make_nodes
 	run_aigw route add chat --path /v1/chat/completions --method POST \
 		--model 'gpt-*' --nodes a,b --nodes c --policy weighted --retries 2 --timeout 30s \
+		--connect-timeout 2s --first-byte-timeout 20s --idle-timeout 1m \
 		-H 'X-Tenant: acme' --header 'X-Beta: 1'
 	assert_status 0
 	assert_stderr "aigw route: added route 'chat'"
@@ -15,13 +16,15 @@ load helpers
 	run_aigw route add fb --path /v1/fb --nodes a --fallback spare --json
 	assert_ok
 	jq -e '.fallback == "spare" and .policy == "round_robin" and .retries == 0 and .timeout == null
+		and .connect_timeout == null and .first_byte_timeout == null and .idle_timeout == null
 		and .method == null and .model == null and .headers == []' <<<"$output" >/dev/null || fail "$output"
 
 	run_aigw route show chat --json
 	assert_ok
 	jq -e '.name == "chat" and .path == "/v1/chat/completions" and .method == "POST"
 		and .model == "gpt-*" and .nodes == ["a","b","c"] and .policy == "weighted"
-		and .retries == 2 and .timeout == "30s" and .fallback == null
+		and .retries == 2 and .timeout == "30s" and .connect_timeout == "2s"
+		and .first_byte_timeout == "20s" and .idle_timeout == "1m" and .fallback == null
 		and .headers == ["X-Tenant: acme","X-Beta: 1"] and .source == "db"' <<<"$output" >/dev/null ||
 		fail "$output"
 
@@ -36,6 +39,9 @@ load helpers
 	grep -Eq '^policy +weighted$' <<<"$output"
 	grep -Eq '^retries +2$' <<<"$output"
 	grep -Eq '^timeout +30s$' <<<"$output"
+	grep -Eq '^connect_timeout +2s$' <<<"$output"
+	grep -Eq '^first_byte_timeout +20s$' <<<"$output"
+	grep -Eq '^idle_timeout +1m$' <<<"$output"
 	grep -Eq '^fallback +-$' <<<"$output"
 	grep -Eq '^source +database$' <<<"$output"
 	run_aigw route show fb
@@ -43,6 +49,9 @@ load helpers
 	grep -Eq '^method +any$' <<<"$output"
 	grep -Eq '^model +any$' <<<"$output"
 	grep -Eq '^timeout +server default$' <<<"$output"
+	grep -Eq '^connect_timeout +default \(10s\)$' <<<"$output"
+	grep -Eq '^first_byte_timeout +none$' <<<"$output"
+	grep -Eq '^idle_timeout +none$' <<<"$output"
 	run_aigw route show chat -q
 	assert_ok
 	assert_stdout chat
@@ -182,6 +191,18 @@ load helpers
 	run_aigw route add x --path /x --nodes a --timeout 2d
 	assert_status 2
 	assert_stderr_match "^aigw route: timeout .* is out of range"
+	run_aigw route add x --path /x --nodes a --connect-timeout 5
+	assert_fail 2 "aigw route: --connect-timeout: '5' is not a duration (use e.g. 250ms, 30s, 5m, 2h, 30d)"
+	run_aigw route add x --path /x --nodes a --first-byte-timeout=-1s
+	assert_fail 2 "aigw route: --first-byte-timeout: '-1s' is not a duration (use e.g. 250ms, 30s, 5m, 2h, 30d)"
+	run_aigw route add x --path /x --nodes a --idle-timeout soon
+	assert_fail 2 "aigw route: --idle-timeout: 'soon' is not a duration (use e.g. 250ms, 30s, 5m, 2h, 30d)"
+	run_aigw route add x --path /x --nodes a --connect-timeout 25h
+	assert_fail 2 "aigw route: connect_timeout 1d1h is out of range (0..24h, 0 = 10s)"
+	run_aigw route add x --path /x --nodes a --first-byte-timeout 2d
+	assert_fail 2 "aigw route: first_byte_timeout 2d is out of range (0..24h, 0 = no limit)"
+	run_aigw route add x --path /x --nodes a --idle-timeout 1d1ms
+	assert_fail 2 "aigw route: idle_timeout 1d1ms is out of range (0..24h, 0 = no limit)"
 	run_aigw route add x --path /x --nodes a --method get
 	assert_fail 2 "aigw route: method 'get' must be an uppercase HTTP method such as POST (1-16 of A-Z)"
 	run_aigw route add x --path /x --nodes a -H nocolon
