@@ -160,6 +160,9 @@ struct call {
 	int fallbacks;                   /* fallback routes taken */
 	int retry_status;                /* a 429/5xx head given up for a retry */
 	struct aigw_ev_timer retry_timer; /* the backoff before the next attempt */
+	struct aigw_ev_timer first_byte_timer; /* the route's first_byte_timeout */
+	struct aigw_ev_timer idle_timer; /* the route's idle_timeout, between pieces */
+	int64_t idle_ms;
 	int status;
 	bool head_sent, pause_next, done;
 	bool done_upstream;              /* the upstream ended cleanly */
@@ -172,6 +175,8 @@ struct call {
 	int64_t prompt_tokens, completion_tokens;
 	const char *error;
 };
+
+static void idle_late(struct aigw_ev *ev, struct aigw_ev_timer *t, void *arg);
 
 /* ------------------------------------------------------------ snapshot */
 
@@ -573,6 +578,8 @@ static void call_cleanup(void *arg)
 		c->xfer = NULL;
 	}
 	aigw_ev_timer_stop(c->req->ev, &c->retry_timer);
+	aigw_ev_timer_stop(c->req->ev, &c->first_byte_timer);
+	aigw_ev_timer_stop(c->req->ev, &c->idle_timer);
 	if (!c->done) {
 		/* The client went away first, or the drain's grace period ended
 		 * the request. */
@@ -861,6 +868,11 @@ static int on_head(struct aigw_xfer *x, int status, const struct aigw_strv *head
 	aigw_buf_reset(h);
 	c->head_us = aigw_clock_mono_us();
 	c->status = status;
+	aigw_ev_timer_stop(c->req->ev, &c->first_byte_timer);
+	if (c->idle_ms) {
+		aigw_ev_timer_init(&c->idle_timer, idle_late, c);
+		aigw_ev_timer_start(c->req->ev, &c->idle_timer, (uint64_t)c->idle_ms * 1000);
+	}
 	if ((status == 429 || (status == 401 && c->use->bearer)) && c->use->index >= 0)
 		account_refused(c, status, headers);
 	if (retryable_status(status) && can_retry(c)) {
@@ -993,6 +1005,8 @@ static int on_data(struct aigw_xfer *x, const char *data, size_t len, void *arg)
 	int rc;
 	(void)x;
 
+	if (c->idle_ms)
+		aigw_ev_timer_start(c->req->ev, &c->idle_timer, (uint64_t)c->idle_ms * 1000);
 	if (c->mode == BUFFER) {
 		if (c->body_copy.len + len > TRANSLATE_BODY_MAX) {
 			c->error = "upstream_answer_too_large";
@@ -1043,6 +1057,7 @@ static void drained(struct aigw_server_req *req, void *arg)
 
 static int start_upstream(struct call *c);
 static void no_node(struct call *c);
+static void on_done(struct aigw_xfer *x, const struct aigw_xfer_result *res, void *arg);
 static bool take_fallback(struct call *c);
 
 /* A whole answer collected for translation: translated and sent. */
@@ -1148,6 +1163,8 @@ static void on_done(struct aigw_xfer *x, const struct aigw_xfer_result *res, voi
 
 	c->xfer = NULL;
 	c->res = *res;
+	aigw_ev_timer_stop(c->req->ev, &c->first_byte_timer);
+	aigw_ev_timer_stop(c->req->ev, &c->idle_timer);
 	if (res->outcome != AIGW_XFER_OK && !c->head_sent) {
 		/* Nothing reached the client: another node may answer (connect
 		 * errors, a timeout or a failure before the answer's head, or
@@ -1440,6 +1457,42 @@ static bool take_fallback(struct call *c)
 	return true;
 }
 
+/* The route's first_byte_timeout expired: the attempt is given up like
+ * any failure before the first byte (retried elsewhere when it can be). */
+static void first_byte_late(struct aigw_ev *ev, struct aigw_ev_timer *t, void *arg)
+{
+	struct call *c = arg;
+	struct aigw_xfer_result res = { 0 };
+	(void)ev;
+	(void)t;
+
+	if (!c->xfer)
+		return;
+	aigw_upstream_abort(c->xfer);
+	res.outcome = AIGW_XFER_TIMEOUT;
+	snprintf(res.message, sizeof(res.message), "no answer within the route's first_byte_timeout");
+	on_done(NULL, &res, c);
+}
+
+/* The route's idle_timeout expired between two pieces of an answer. */
+static void idle_late(struct aigw_ev *ev, struct aigw_ev_timer *t, void *arg)
+{
+	struct call *c = arg;
+	struct aigw_xfer_result res = { 0 };
+	(void)ev;
+	(void)t;
+
+	if (!c->xfer)
+		return;
+	aigw_upstream_abort(c->xfer);
+	res.outcome = AIGW_XFER_TIMEOUT;
+	res.head_received = true;
+	snprintf(res.message, sizeof(res.message), "silent for longer than the route's idle_timeout");
+	aigw_log_warn("request %s: node '%s' %s", c->request_id,
+		      c->snap->nodes[c->node].node->name, res.message);
+	on_done(NULL, &res, c);
+}
+
 static int start_upstream(struct call *c)
 {
 	const struct aigw_route *route = c->snap->routes[c->route].route;
@@ -1493,8 +1546,16 @@ static int start_upstream(struct call *c)
 		xr.arg = c;
 		if (!c->upstream_start_us)
 			c->upstream_start_us = aigw_clock_mono_us();
-		if (aigw_upstream_start(c->w->up, &xr, &c->xfer, &err) == 0)
+		xr.connect_timeout_ms = route->connect_timeout_ms;
+		if (aigw_upstream_start(c->w->up, &xr, &c->xfer, &err) == 0) {
+			if (route->first_byte_timeout_ms) {
+				aigw_ev_timer_init(&c->first_byte_timer, first_byte_late, c);
+				aigw_ev_timer_start(c->req->ev, &c->first_byte_timer,
+						    (uint64_t)route->first_byte_timeout_ms * 1000);
+			}
+			c->idle_ms = route->idle_timeout_ms;
 			return 0;
+		}
 		aigw_log_warn("request %s: cannot start upstream transfer: %s", c->request_id, err.msg);
 	}
 	if (take_fallback(c))

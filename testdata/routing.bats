@@ -86,3 +86,28 @@ two_nodes() {
 	aigw nodes disable bad
 	eventually 2000 code_is 200 chat_code gpt-4o -H "$AUTH"
 }
+
+@test "timeouts: first_byte_timeout gives a slow node up for another; without one left, 504" {
+	A_OPTS="--latency 3s" two_nodes --retries 1 --first-byte-timeout 300ms
+	for i in 1 2; do
+		t0=$(now_ms)
+		chat gpt-4o -H "$AUTH"
+		[ "$CODE" = 200 ] || fail "$i: $CODE $BODY"
+		[ $(($(now_ms) - t0)) -lt 2000 ] || fail "$i: took $(($(now_ms) - t0)) ms"
+	done
+	aigw route rm chat -q
+	aigw route add chat --path /v1 --nodes a --first-byte-timeout 300ms -q >/dev/null
+	eventually 2000 code_is 504 chat_code gpt-4o -H "$AUTH"
+	chat gpt-4o -H "$AUTH"
+	[ "$(jq -r .error.code <<<"$BODY")" = upstream_timeout ] || fail "$BODY"
+}
+
+@test "timeouts: idle_timeout ends a stream whose node falls silent, with an error event" {
+	A_OPTS="--tokens 6 --tokens-per-sec 2" two_nodes --idle-timeout 250ms
+	aigw nodes disable b
+	sleep 1.2 # the change is seen within a second
+	run curl -sS -N --max-time 10 -H "$AUTH" "$URL/v1/chat/completions" -d "$STREAM"
+	[[ $output != *'[DONE]'* ]] || fail "$output"
+	eventually 2000 code_is 1 log_rows "error = 'upstream_timeout_midway' and stream = 1"
+	grep -q "idle_timeout" "$TEST_DIR/serve.err" || fail "$(cat "$TEST_DIR/serve.err")"
+}
