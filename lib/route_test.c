@@ -596,7 +596,8 @@ static void test_lifecycle(void **state)
 
 	assert_string_equal(aigw_policy_names[AIGW_POLICY_ROUND_ROBIN], "round_robin");
 	assert_string_equal(aigw_policy_names[AIGW_POLICY_WEIGHTED], "weighted");
-	assert_null(aigw_policy_names[AIGW_POLICY_WEIGHTED + 1]);
+	assert_string_equal(aigw_policy_names[AIGW_POLICY_ADAPTIVE], "adaptive");
+	assert_null(aigw_policy_names[AIGW_POLICY_LAST + 1]);
 }
 
 int main(void)
