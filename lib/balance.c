@@ -19,12 +19,12 @@ void aigw_balance_params_default(struct aigw_balance_params *p)
 	p->failure_penalty_ms = 1000;
 	p->failure_penalty_factor = 2;
 	p->default_latency_ms = 100;
-	p->adaptive_tau_ms = 5000;
-	p->adaptive_epsilon = 0.02;
+	p->adaptive_tau_ms = 2000;
+	p->adaptive_epsilon = 0.01;
 	p->adaptive_prior = 2;
 	p->adaptive_ttfb_weight = 0.5;
-	p->adaptive_error_weight = 4;
-	p->adaptive_rate_limit_weight = 4;
+	p->adaptive_error_weight = 8;
+	p->adaptive_rate_limit_weight = 8;
 	p->adaptive_cost_weight = 0;
 	p->prefer_cheap = false;
 	p->cheap_latency_bound = 1.5;

@@ -423,6 +423,7 @@ static void test_adaptive_avoids_failing(void **state)
 	(void)state;
 
 	simulate(&s);
+	print_message("failing share %.3f\n", share(picks, 1000, 6000, 0));
 	assert_true(share(picks, 1000, 6000, 0) < 0.2);
 }
 
