@@ -21,7 +21,7 @@ void aigw_balance_params_default(struct aigw_balance_params *p)
 	p->default_latency_ms = 100;
 	p->adaptive_tau_ms = 2000;
 	p->adaptive_epsilon = 0.01;
-	p->adaptive_prior = 2;
+	p->adaptive_prior = 1;
 	p->adaptive_ttfb_weight = 0.5;
 	p->adaptive_error_weight = 8;
 	p->adaptive_rate_limit_weight = 8;

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "balance.h"
@@ -323,8 +324,14 @@ struct sim {
 	uint64_t seed;
 	/* out */
 	int *picks;              /* requests entries, may be NULL */
-	double mean_ms;
+	double mean_ms, p99_ms;
 };
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
 
 struct sim_pending {
 	int node;
@@ -345,6 +352,7 @@ static void simulate(struct sim *s)
 	size_t n_pend = 0;
 	uint64_t rng = s->seed;
 	double total = 0;
+	static double lats[20000];
 
 	init_seeded(&b, s->policy, 3, s->seed);
 	for (int k = 0; k < s->requests; k++) {
@@ -383,8 +391,12 @@ static void simulate(struct sim *s)
 		q->latency_us = (uint64_t)(lat * 1000);
 		q->end_us = t_us + q->latency_us;
 		total += lat;
+		if (k < 20000)
+			lats[k] = lat;
 	}
 	s->mean_ms = total / s->requests;
+	qsort(lats, (size_t)(s->requests < 20000 ? s->requests : 20000), sizeof(double), cmp_double);
+	s->p99_ms = lats[(int)((s->requests < 20000 ? s->requests : 20000) * 0.99)];
 	aigw_balancer_release(&b);
 }
 
@@ -402,7 +414,7 @@ static void test_adaptive_learns_and_recovers(void **state)
 {
 	static int picks[6000];
 	struct sim s = { AIGW_POLICY_ADAPTIVE, { 50, 50, 50 }, 2, 8, 10000, 30000, { 0, 0, 0 },
-			 6000, 10, 11, picks, 0 };
+			 6000, 10, 11, picks, 0, 0 };
 	(void)state;
 
 	simulate(&s);
@@ -419,7 +431,7 @@ static void test_adaptive_avoids_failing(void **state)
 {
 	static int picks[6000];
 	struct sim s = { AIGW_POLICY_ADAPTIVE, { 50, 50, 50 }, -1, 1, 0, 0, { 0.3, 0, 0 },
-			 6000, 10, 5, picks, 0 };
+			 6000, 10, 5, picks, 0, 0 };
 	(void)state;
 
 	simulate(&s);
@@ -436,10 +448,11 @@ static void test_simulation_slow_middle_third(void **state)
 
 	for (size_t k = 0; k < 6; k++) {
 		struct sim s = { all_policies[k], { 40, 50, 60 }, 1, 8, 20000, 40000, { 0, 0, 0 },
-				 12000, 5, 1234, NULL, 0 };
+				 12000, 5, 1234, NULL, 0, 0 };
 		simulate(&s);
 		mean[k] = s.mean_ms;
-		print_message("%-12s mean %.1f ms\n", aigw_policy_names[all_policies[k]], mean[k]);
+		print_message("%-12s mean %.1f ms, p99 %.1f ms\n", aigw_policy_names[all_policies[k]],
+			      mean[k], s.p99_ms);
 	}
 	assert_true(mean[5] < 0.75 * mean[0]);   /* adaptive vs round_robin */
 	assert_true(mean[5] <= mean[3]);         /* adaptive vs p2c */
