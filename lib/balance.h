@@ -66,9 +66,9 @@
  * Parameters and their defaults (aigw_balance_params_default):
  *   slow_start_ms 30000, ewma_tau_ms 10000, failure_penalty_ms 1000,
  *   failure_penalty_factor 2, default_latency_ms 100,
- *   adaptive_tau_ms 5000, adaptive_epsilon 0.02, adaptive_prior 2,
- *   adaptive_ttfb_weight 0.5, adaptive_error_weight 4,
- *   adaptive_rate_limit_weight 4, adaptive_cost_weight 0,
+ *   adaptive_tau_ms 2000, adaptive_epsilon 0.01, adaptive_prior 1,
+ *   adaptive_ttfb_weight 0.5, adaptive_error_weight 8,
+ *   adaptive_rate_limit_weight 8, adaptive_cost_weight 0,
  *   prefer_cheap false, cheap_latency_bound 1.5, seed 0 (a fixed seed). */
 #ifndef AIGW_BALANCE_H
 #define AIGW_BALANCE_H
