@@ -479,7 +479,7 @@ static const struct validate_case validate_cases[] = {
 	{ "chat", "/v1", NULL, NULL, { NULL }, "n1,n2,n1", 0, 0, 0, NULL,
 	  "node 'n1' is listed twice" },
 	/* ranges */
-	{ "chat", "/v1", NULL, NULL, { NULL }, "n1", 2, 0, 0, NULL, "unknown policy" },
+	{ "chat", "/v1", NULL, NULL, { NULL }, "n1", 6, 0, 0, NULL, "unknown policy" },
 	{ "chat", "/v1", NULL, NULL, { NULL }, "n1", -1, 0, 0, NULL, "unknown policy" },
 	{ "chat", "/v1", NULL, NULL, { NULL }, "n1", 0, 11, 0, NULL,
 	  "retries 11 is out of range (0..10)" },
