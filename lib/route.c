@@ -12,7 +12,8 @@
 #include "mem.h"
 #include "node.h"
 
-const char *const aigw_policy_names[] = { "round_robin", "weighted", NULL };
+const char *const aigw_policy_names[] = { "round_robin", "weighted",  "least_conn",
+					      "p2c",         "peak_ewma", "adaptive", NULL };
 const char *const aigw_route_verdict_names[] = {
 	"matched", "path does not match", "model does not match",
 	"method does not match", "header does not match", NULL,
@@ -305,7 +306,7 @@ int aigw_route_validate(const struct aigw_route *r, struct aigw_err *err)
 		return AIGW_EINVAL;
 	if (validate_nodes(r, err))
 		return AIGW_EINVAL;
-	if (r->policy < 0 || r->policy > AIGW_POLICY_WEIGHTED)
+	if (r->policy < 0 || r->policy > AIGW_POLICY_LAST)
 		return aigw_err_set(err, AIGW_EINVAL, "route '%s' has an unknown policy", r->name);
 	if (r->retries < 0 || r->retries > AIGW_ROUTE_RETRIES_MAX)
 		return aigw_err_set(err, AIGW_EINVAL, "retries %lld is out of range (0..%d)",

@@ -479,7 +479,7 @@ static const struct validate_case validate_cases[] = {
 	{ "chat", "/v1", NULL, NULL, { NULL }, "n1,n2,n1", 0, 0, 0, NULL,
 	  "node 'n1' is listed twice" },
 	/* ranges */
-	{ "chat", "/v1", NULL, NULL, { NULL }, "n1", 2, 0, 0, NULL, "unknown policy" },
+	{ "chat", "/v1", NULL, NULL, { NULL }, "n1", 6, 0, 0, NULL, "unknown policy" },
 	{ "chat", "/v1", NULL, NULL, { NULL }, "n1", -1, 0, 0, NULL, "unknown policy" },
 	{ "chat", "/v1", NULL, NULL, { NULL }, "n1", 0, 11, 0, NULL,
 	  "retries 11 is out of range (0..10)" },
@@ -648,7 +648,8 @@ static void test_lifecycle(void **state)
 
 	assert_string_equal(aigw_policy_names[AIGW_POLICY_ROUND_ROBIN], "round_robin");
 	assert_string_equal(aigw_policy_names[AIGW_POLICY_WEIGHTED], "weighted");
-	assert_null(aigw_policy_names[AIGW_POLICY_WEIGHTED + 1]);
+	assert_string_equal(aigw_policy_names[AIGW_POLICY_ADAPTIVE], "adaptive");
+	assert_null(aigw_policy_names[AIGW_POLICY_LAST + 1]);
 }
 
 int main(void)

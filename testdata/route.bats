@@ -185,7 +185,7 @@ load helpers
 	run_aigw route add x --path /x --nodes a --retries 11
 	assert_fail 2 "aigw route: --retries: 11 is out of range (0..10)"
 	run_aigw route add x --path /x --nodes a --policy bogus
-	assert_fail 2 "aigw route: --policy: unknown policy 'bogus' (choose from round_robin, weighted)"
+	assert_fail 2 "aigw route: --policy: unknown policy 'bogus' (choose from round_robin, weighted, least_conn, p2c, peak_ewma, adaptive)"
 	run_aigw route add x --path /x --nodes a --timeout 5
 	assert_fail 2 "aigw route: --timeout: '5' is not a duration (use e.g. 250ms, 30s, 5m, 2h, 30d)"
 	run_aigw route add x --path /x --nodes a --timeout 2d
