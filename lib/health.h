@@ -46,7 +46,9 @@
  * checker does not send). http:// goes through a small blocking HTTP/1.1
  * client, https:// through libcurl (curl_dl.h). unhealthy_threshold
  * failed checks in a row make the node down (allow refuses it) until
- * healthy_threshold checks in a row pass. Check times are on
+ * healthy_threshold checks in a row pass. The timeout bounds connecting
+ * and waiting for the answer, not the name lookup (getaddrinfo blocks the
+ * check thread, not a worker). Check times are on
  * aigw_clock_mono_ms(), the clock every now_ms below should come from.
  *
  * Recovery: aigw_health_since_ms tells since when a node is usable again
