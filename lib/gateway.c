@@ -12,6 +12,7 @@
 
 #include "accounts.h"
 #include "auth.h"
+#include "health.h"
 #include "balance.h"
 #include "buf.h"
 #include "clock.h"
@@ -85,6 +86,9 @@ struct aigw_gateway {
 	uint32_t in_flight;              /* the series of the unlabelled gauge */
 	struct aigw_reqlog *log;
 	struct aigw_accounts *accounts;  /* nodes' accounts: rotation, cooling, tokens */
+	struct aigw_health *health;      /* circuit breakers and outlier ejection */
+	struct aigw_retry_budget budget; /* retries as a share of recent requests */
+	bool budget_ready;
 	struct aigw_store *store;        /* control thread only */
 	struct aigw_conf conf;           /* nodes and routes of the last reload */
 	/* Settings a reload may change while requests run. */
@@ -159,6 +163,9 @@ struct call {
 	int attempts;                    /* upstream attempts so far */
 	int fallbacks;                   /* fallback routes taken */
 	int retry_status;                /* a 429/5xx head given up for a retry */
+	int cand;                        /* the attempt's candidate index in its route */
+	bool attempt_open;               /* picked, outcome not yet reported */
+	uint64_t attempt_start_us;
 	struct aigw_ev_timer retry_timer; /* the backoff before the next attempt */
 	struct aigw_ev_timer first_byte_timer; /* the route's first_byte_timeout */
 	struct aigw_ev_timer idle_timer; /* the route's idle_timeout, between pieces */
@@ -177,6 +184,10 @@ struct call {
 };
 
 static void idle_late(struct aigw_ev *ev, struct aigw_ev_timer *t, void *arg);
+static void end_attempt(struct call *c, enum aigw_health_outcome outcome);
+static void drop_attempt(struct call *c);
+static enum aigw_health_outcome outcome_of(const struct call *c,
+					   const struct aigw_xfer_result *res);
 
 /* ------------------------------------------------------------ snapshot */
 
@@ -313,6 +324,10 @@ int aigw_gateway_reload(struct aigw_gateway *gw, const struct aigw_conf *conf,
 				      "next start, not on reload");
 	}
 	keep_conf(gw, conf);
+	if (gw->health && aigw_health_sync(gw->health, s->cat.nodes, s->cat.n_nodes, NULL, err)) {
+		aigw_snapshot_unref(s);
+		return AIGW_EFAIL;
+	}
 	if (gw->accounts && aigw_accounts_sync(gw->accounts, s->cat.nodes, s->cat.n_nodes, err)) {
 		aigw_snapshot_unref(s);
 		return AIGW_EFAIL;
@@ -577,6 +592,7 @@ static void call_cleanup(void *arg)
 		aigw_upstream_abort(c->xfer);
 		c->xfer = NULL;
 	}
+	drop_attempt(c);
 	aigw_ev_timer_stop(c->req->ev, &c->retry_timer);
 	aigw_ev_timer_stop(c->req->ev, &c->first_byte_timer);
 	aigw_ev_timer_stop(c->req->ev, &c->idle_timer);
@@ -782,6 +798,18 @@ static bool can_retry(const struct call *c)
 	return false;
 }
 
+/* can_retry, and the retry budget has a token for it: retries stay a
+ * bounded share of the traffic, so they cannot multiply an outage. */
+static bool want_retry(struct call *c)
+{
+	if (!can_retry(c))
+		return false;
+	if (aigw_retry_budget_withdraw(&c->gw->budget, aigw_clock_mono_ms()))
+		return true;
+	aigw_log_info("request %s: retry budget spent; not retrying", c->request_id);
+	return false;
+}
+
 /* Seconds of a Retry-After header, as milliseconds; 1000 when absent or
  * not a number of seconds (the date form is rare from APIs). */
 static uint64_t retry_after_ms(const struct aigw_strv *headers)
@@ -875,10 +903,11 @@ static int on_head(struct aigw_xfer *x, int status, const struct aigw_strv *head
 	}
 	if ((status == 429 || (status == 401 && c->use->bearer)) && c->use->index >= 0)
 		account_refused(c, status, headers);
-	if (retryable_status(status) && can_retry(c)) {
+	if (retryable_status(status) && want_retry(c)) {
 		/* Nothing has reached the client: this answer is dropped and
 		 * another node asked (on_done schedules it). */
 		c->retry_status = status;
+		end_attempt(c, status == 429 ? AIGW_HEALTH_RATE_LIMITED : AIGW_HEALTH_FAIL_5XX);
 		return -1;
 	}
 	if (c->adapted && (!c->preq.passthrough || c->messages) && !c->native)
@@ -1131,11 +1160,7 @@ static void retry_now(struct aigw_ev *ev, struct aigw_ev_timer *t, void *arg)
 
 static void schedule_retry(struct call *c, const struct aigw_xfer_result *res)
 {
-	uint64_t span = RETRY_BASE_MS << (c->attempts < 6 ? c->attempts : 6), delay_us;
-
-	if (span > RETRY_CAP_MS)
-		span = RETRY_CAP_MS;
-	delay_us = next_random(c->w) % (span * 1000);
+	uint64_t delay_us = aigw_backoff_ms(c->attempts, RETRY_BASE_MS, RETRY_CAP_MS, &c->w->rng) * 1000;
 	/* A retry within the route spends one of its retries; with none
 	 * left it can only be its fallback route's turn. */
 	if (c->retries_left > 0)
@@ -1165,11 +1190,12 @@ static void on_done(struct aigw_xfer *x, const struct aigw_xfer_result *res, voi
 	c->res = *res;
 	aigw_ev_timer_stop(c->req->ev, &c->first_byte_timer);
 	aigw_ev_timer_stop(c->req->ev, &c->idle_timer);
+	end_attempt(c, outcome_of(c, res));
 	if (res->outcome != AIGW_XFER_OK && !c->head_sent) {
 		/* Nothing reached the client: another node may answer (connect
 		 * errors, a timeout or a failure before the answer's head, or
-		 * a 429/5xx head given up in on_head). */
-		if ((c->retry_status || !res->head_received) && can_retry(c)) {
+		 * a 429/5xx head given up in on_head, whose retry is paid). */
+		if (c->retry_status || (!res->head_received && want_retry(c))) {
 			schedule_retry(c, res);
 			return;
 		}
@@ -1273,15 +1299,84 @@ static int pick(struct call *c)
 			/* Standby nodes take traffic only when no active node can. */
 			cand[j].eligible = ok && (pass == 1 || !node->standby);
 			cand[j].weight = node ? node->weight : 1;
+			cand[j].cost = -1;
+			cand[j].since_ms = node ? aigw_health_since_ms(c->gw->health, node->name) : 0;
 			any_active |= cand[j].eligible;
 		}
 		if (any_active)
 			break;
 	}
-	i = aigw_balance_pick(&c->w->balancers[c->route], cand);
-	if (i >= 0)
+	/* The breaker and the outlier detector are asked about the chosen
+	 * node only (asking may take a half-open probe slot); a refused
+	 * node is skipped and the policy asked again. */
+	for (;;) {
+		uint64_t now = aigw_clock_mono_ms();
+		i = aigw_balance_pick_at(&c->w->balancers[c->route], cand, now);
+		if (i < 0)
+			return -1;
+		if (aigw_health_allow(c->gw->health, c->snap->nodes[r->node[i]].node->name, now, NULL))
+			break;
+		aigw_balance_release_pick(&c->w->balancers[c->route], i);
+		cand[i].eligible = false;
 		c->tried[i] = true;
-	return i < 0 ? -1 : r->node[i];
+	}
+	c->tried[i] = true;
+	c->cand = i;
+	return r->node[i];
+}
+
+/* The attempt's outcome, told to the route's balancer (so adaptive
+ * policies learn) and to the health module (breakers, ejection). A
+ * request that began on an older snapshot tells only the health module:
+ * the worker's balancers follow its current snapshot. */
+static void end_attempt(struct call *c, enum aigw_health_outcome outcome)
+{
+	const struct aigw_snapshot_route *r = &c->snap->routes[c->route];
+	uint64_t now_us = aigw_clock_mono_us();
+
+	if (!c->attempt_open)
+		return;
+	c->attempt_open = false;
+	if (c->snap == c->w->snap) {
+		struct aigw_balance_obs o = { 0 };
+		o.latency_us = now_us - c->attempt_start_us;
+		o.ttfb_us = c->first_token_us ? c->first_token_us - c->attempt_start_us
+			    : c->head_us ? c->head_us - c->attempt_start_us : 0;
+		o.failed = outcome != AIGW_HEALTH_OK && outcome != AIGW_HEALTH_RATE_LIMITED;
+		o.rate_limited = outcome == AIGW_HEALTH_RATE_LIMITED;
+		o.cost = -1;
+		aigw_balance_observe(&c->w->balancers[c->route], c->cand, &o, now_us / 1000);
+	}
+	aigw_health_record(c->gw->health, c->snap->nodes[c->node].node->name,
+			   (const char *const *)r->route->nodes.v, r->route->nodes.n, now_us / 1000,
+			   outcome);
+}
+
+/* An attempt that ends without an answer worth judging (the client left):
+ * the balancer forgets it was in flight. */
+static void drop_attempt(struct call *c)
+{
+	if (!c->attempt_open)
+		return;
+	c->attempt_open = false;
+	if (c->snap == c->w->snap)
+		aigw_balance_release_pick(&c->w->balancers[c->route], c->cand);
+}
+
+static enum aigw_health_outcome outcome_of(const struct call *c,
+					   const struct aigw_xfer_result *res)
+{
+	if (res->outcome == AIGW_XFER_CONNECT)
+		return AIGW_HEALTH_FAIL_CONNECT;
+	if (res->outcome == AIGW_XFER_TIMEOUT)
+		return AIGW_HEALTH_FAIL_TIMEOUT;
+	if (res->outcome == AIGW_XFER_FAILED && !res->head_received)
+		return AIGW_HEALTH_FAIL_CONNECT;
+	if (c->status == 429)
+		return AIGW_HEALTH_RATE_LIMITED;
+	if (c->status >= 500 || res->outcome == AIGW_XFER_FAILED)
+		return AIGW_HEALTH_FAIL_5XX;
+	return AIGW_HEALTH_OK;
 }
 
 /* Headers an adapter writes itself (or that would break translation). */
@@ -1516,6 +1611,8 @@ static int start_upstream(struct call *c)
 			 * waiting for a token: another node may take it. */
 			if (!c->accounts_wait_ms || wait_ms < c->accounts_wait_ms)
 				c->accounts_wait_ms = wait_ms;
+			c->attempt_open = true;
+			drop_attempt(c);
 			continue;
 		}
 		xr.proxy = c->use->proxy[0] ? c->use->proxy : NULL;
@@ -1523,8 +1620,11 @@ static int start_upstream(struct call *c)
 		xr.body = c->body;
 		xr.body_len = c->body_len;
 		if (c->adapted) {
-			if (adapt(c, sn) < 0)
+			if (adapt(c, sn) < 0) {
+				c->attempt_open = true;
+				drop_attempt(c);
 				continue;
+			}
 			if (!c->preq.same_body) {
 				xr.body = c->preq.body.data;
 				xr.body_len = c->preq.body.len;
@@ -1547,7 +1647,9 @@ static int start_upstream(struct call *c)
 		if (!c->upstream_start_us)
 			c->upstream_start_us = aigw_clock_mono_us();
 		xr.connect_timeout_ms = route->connect_timeout_ms;
+		c->attempt_start_us = aigw_clock_mono_us();
 		if (aigw_upstream_start(c->w->up, &xr, &c->xfer, &err) == 0) {
+			c->attempt_open = true;
 			if (route->first_byte_timeout_ms) {
 				aigw_ev_timer_init(&c->first_byte_timer, first_byte_late, c);
 				aigw_ev_timer_start(c->req->ev, &c->first_byte_timer,
@@ -1557,6 +1659,8 @@ static int start_upstream(struct call *c)
 			return 0;
 		}
 		aigw_log_warn("request %s: cannot start upstream transfer: %s", c->request_id, err.msg);
+		c->attempt_open = true;
+		drop_attempt(c);
 	}
 	if (take_fallback(c))
 		return start_upstream(c);
@@ -1926,6 +2030,7 @@ static void handle(struct aigw_server_req *req, void *arg)
 	c->retries_left = (int)c->snap->cat.routes[route].retries;
 	c->tried = aigw_pool_calloc(req->pool, c->snap->routes[route].n + 1);
 	aigw_server_on_drained(req, drained, c);
+	aigw_retry_budget_deposit(&gw->budget);
 	if (start_upstream(c) != 0)
 		no_node(c);
 }
@@ -2050,10 +2155,14 @@ int aigw_gateway_new(struct aigw_gateway **out, const struct aigw_conf *conf,
 	gw->started.n_aliases = gw->started.n_prices = 0;
 	if ((rc = aigw_store_open(&gw->store, db_path, 0, err)))
 		goto fail;
-	if (!(gw->accounts = aigw_accounts_new(err))) {
+	if (!(gw->accounts = aigw_accounts_new(err)) || !(gw->health = aigw_health_new(NULL, err))) {
 		rc = AIGW_EFAIL;
 		goto fail;
 	}
+	/* Retries may add a fifth of the requests, plus 10 a second (so that
+	 * light traffic is always retried): Finagle's defaults. */
+	aigw_retry_budget_init(&gw->budget, 0.2, 100, 10, aigw_clock_mono_ms());
+	gw->budget_ready = true;
 	if ((rc = aigw_gateway_reload(gw, conf, err)))
 		goto fail;
 	if ((rc = aigw_reqlog_start(&gw->log, db_path, (size_t)conf->log_queue, 0, 0, err)))
@@ -2098,6 +2207,9 @@ void aigw_gateway_free(struct aigw_gateway *gw)
 	free(gw->workers);
 	aigw_snapshot_unref(gw->latest);
 	aigw_accounts_free(gw->accounts);
+	aigw_health_free(gw->health);
+	if (gw->budget_ready)
+		aigw_retry_budget_release(&gw->budget);
 	aigw_store_close(gw->store);
 	aigw_conf_release(&gw->conf);
 	pthread_mutex_destroy(&gw->mu);

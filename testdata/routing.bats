@@ -111,3 +111,18 @@ two_nodes() {
 	eventually 2000 code_is 1 log_rows "error = 'upstream_timeout_midway' and stream = 1"
 	grep -q "idle_timeout" "$TEST_DIR/serve.err" || fail "$(cat "$TEST_DIR/serve.err")"
 }
+
+@test "breakers: every node down gives a clean 503 with Retry-After, without waiting on them" {
+	port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+	aigw nodes add a --url "http://127.0.0.1:$(port)/v1" --provider openai -q >/dev/null
+	aigw nodes add b --url "http://127.0.0.1:$(port)/v1" --provider openai -q >/dev/null
+	aigw route add chat --path /v1 --nodes a,b --retries 1 -q >/dev/null
+	KEY=$(aigw keys create --name t -q)
+	AUTH="Authorization: Bearer $KEY"
+	start_serve
+	# each failure counts toward the nodes' breakers; five in a row open them
+	for i in 1 2 3 4 5 6; do chat gpt-4o -H "$AUTH"; done
+	chat gpt-4o -H "$AUTH"
+	[ "$CODE" = 503 ] && [ "$(jq -r .error.code <<<"$BODY")" = no_node_available ] || fail "$CODE $BODY"
+	[ "$(header retry-after)" -ge 1 ] || fail "no Retry-After"
+}
