@@ -651,30 +651,26 @@ static void fail(struct call *c, int status, const char *type, const char *code,
 
 /* ------------------------------------------------------------ usage */
 
-static int usage_member(const struct aigw_json_member *m, void *arg)
+static void take_usage(struct call *c, const struct aigw_usage *u)
 {
-	struct call *c = arg;
-	uint64_t n;
-
-	if (aigw_json_key_is(m, "prompt_tokens") && aigw_json_uint(m->value, m->value_len, &n))
-		c->prompt_tokens = (int64_t)n;
-	else if (aigw_json_key_is(m, "completion_tokens") &&
-		 aigw_json_uint(m->value, m->value_len, &n))
-		c->completion_tokens = (int64_t)n;
-	return 0;
+	if (u->prompt_tokens >= 0)
+		c->prompt_tokens = u->prompt_tokens;
+	if (u->completion_tokens >= 0)
+		c->completion_tokens = u->completion_tokens;
+	if (u->cache_read_tokens >= 0)
+		c->cache_read_tokens = u->cache_read_tokens;
+	if (u->cache_write_tokens >= 0)
+		c->cache_write_tokens = u->cache_write_tokens;
 }
 
-static int answer_member(const struct aigw_json_member *m, void *arg)
-{
-	if (aigw_json_key_is(m, "usage") && m->value[0] == '{')
-		aigw_json_object(m->value, m->value_len, usage_member, arg);
-	return 0;
-}
-
-/* Reads "usage" from an answer or a stream chunk, in place. */
+/* Reads "usage" from an OpenAI answer or stream chunk, in place. */
 static void usage_from(struct call *c, const char *text, size_t len)
 {
-	aigw_json_object(text, len, answer_member, c);
+	struct aigw_usage u;
+
+	aigw_usage_init(&u);
+	aigw_oai_read_usage(text, len, &u);
+	take_usage(c, &u);
 }
 
 /* A plain answer is the node's, and only its usage is read: the object
@@ -684,6 +680,7 @@ static void usage_from(struct call *c, const char *text, size_t len)
 static void usage_from_answer(struct call *c, const char *text, size_t len)
 {
 	const char *p = NULL, *q = text, *end = text + len;
+	struct aigw_usage u;
 
 	while ((q = memmem(q, (size_t)(end - q), "\"usage\"", 7))) {
 		p = q;
@@ -696,9 +693,12 @@ static void usage_from_answer(struct call *c, const char *text, size_t len)
 		close = v < end && *v == '{' ? memchr(v, '}', (size_t)(end - v)) : NULL;
 		/* usage holds numbers only (and details objects in some
 		 * providers): the first '}' closes it unless it nests. */
+		aigw_usage_init(&u);
 		if (close && !memchr(v + 1, '{', (size_t)(close - v - 1)) &&
-		    aigw_json_object(v, (size_t)(close - v + 1), usage_member, c) == 0)
+		    aigw_oai_read_usage_object(v, (size_t)(close - v + 1), &u) == 0) {
+			take_usage(c, &u);
 			return;
+		}
 	}
 	usage_from(c, text, len);
 }
@@ -711,27 +711,11 @@ struct name_len {
 };
 #define NAME_LEN(lit) { lit, sizeof(lit) - 1 }
 
-/* Whether a chunk carries generated output: a non-empty "content" or
- * "text", or a tool call. The role chunk that opens a chat stream does
- * not count. */
-static bool has_output(const char *d, size_t n)
-{
-	static const struct name_len keys[] = { NAME_LEN("\"content\":\""), NAME_LEN("\"text\":\"") };
-	const char *p;
-
-	for (size_t i = 0; i < 2; i++) {
-		size_t kl = keys[i].len;
-		if ((p = memmem(d, n, keys[i].name, kl)) && p + kl < d + n && p[kl] != '"')
-			return true;
-	}
-	return memmem(d, n, "\"tool_calls\"", 12) != NULL;
-}
-
 static int sse_event(const struct aigw_sse_event *ev, void *arg)
 {
 	struct call *c = arg;
 
-	if (!c->first_token_us && has_output(ev->data, ev->data_len))
+	if (!c->first_token_us && aigw_oai_chunk_has_output(ev->data, ev->data_len))
 		c->first_token_us = aigw_clock_mono_us();
 	/* Only chunks that mention usage are worth reading. */
 	if (memmem(ev->data, ev->data_len, "\"usage\"", 7))
@@ -990,17 +974,6 @@ static int send_tx(struct call *c)
 	return rc < 0 ? -1 : 0;
 }
 
-static void take_usage(struct call *c, const struct aigw_usage *u)
-{
-	if (u->prompt_tokens >= 0)
-		c->prompt_tokens = u->prompt_tokens;
-	if (u->completion_tokens >= 0)
-		c->completion_tokens = u->completion_tokens;
-	if (u->cache_read_tokens >= 0)
-		c->cache_read_tokens = u->cache_read_tokens;
-	if (u->cache_write_tokens >= 0)
-		c->cache_write_tokens = u->cache_write_tokens;
-}
 
 /* A piece of a translated stream: through the adapter, then out. */
 static int translate_piece(struct call *c, const char *data, size_t len)
@@ -1168,11 +1141,14 @@ static void schedule_retry(struct call *c, const struct aigw_xfer_result *res)
 	else
 		take_fallback(c);
 	c->attempts++;
-	aigw_log_info("request %s: node '%s' %s%s%s; retrying in %llu ms", c->request_id,
-		      c->snap->nodes[c->node].node->name,
-		      c->retry_status ? "answered " : "failed: ",
-		      c->retry_status ? (c->retry_status == 429 ? "429" : "5xx") : res->message, "",
-		      (unsigned long long)(delay_us / 1000));
+	if (c->retry_status)
+		aigw_log_info("request %s: node '%s' answered %d; retrying in %llu ms",
+			      c->request_id, c->snap->nodes[c->node].node->name, c->retry_status,
+			      (unsigned long long)(delay_us / 1000));
+	else
+		aigw_log_info("request %s: node '%s' failed: %s; retrying in %llu ms",
+			      c->request_id, c->snap->nodes[c->node].node->name, res->message,
+			      (unsigned long long)(delay_us / 1000));
 	c->retry_status = 0;
 	c->status = 0;
 	c->head_us = 0;

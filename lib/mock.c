@@ -1185,7 +1185,7 @@ void mock_cap_tokens(struct job *j, int64_t limit)
 
 struct jv mock_first_text(struct jv content)
 {
-	struct jv none = { NULL, 0 }, part, txt;
+	struct jv none = { "\"\"", 2 }, part, txt;
 	size_t it = 0;
 
 	if (mock_j_type(content) == '"')
@@ -1463,10 +1463,6 @@ static bool check_openai_tools(struct job *j, struct jv root, struct jv last, st
 	}
 	if (mock_j_str_is(mock_j_get(last, "role"), "user"))
 		text = mock_first_text(mock_j_get(last, "content"));
-	if (!text.p && mock_j_str_is(mock_j_get(last, "role"), "user")) {
-		text.p = "\"\"";
-		text.n = 2;
-	}
 	mock_tool_pick(j, first, forced, mock_j_str_is(choice, "none"), text, true);
 	return true;
 }

@@ -173,10 +173,6 @@ static bool read_tools(struct job *j, struct jv root, struct jv last, struct ref
 	if (mock_j_str_is(mock_j_get(last, "role"), "user") &&
 	    !has_tool_result(mock_j_get(last, "content"))) {
 		text = mock_first_text(mock_j_get(last, "content"));
-		if (!text.p) {
-			text.p = "\"\"";
-			text.n = 2;
-		}
 	}
 	mock_tool_pick(j, first, forced, mock_j_str_is(type, "none"), text, true);
 	return true;

@@ -200,10 +200,6 @@ static bool read_tools(struct job *j, struct jv root, struct jv last, struct ref
 	role = mock_j_get(last, "role");
 	if ((!role.p || mock_j_str_is(role, "user")) && !has_function_response(last)) {
 		text = mock_first_text(mock_j_get(last, "parts"));
-		if (!text.p) {
-			text.p = "\"\"";
-			text.n = 2;
-		}
 	}
 	mock_tool_pick(j, first, forced, mock_j_str_is(mode, "NONE"), text, false);
 	return true;

@@ -229,7 +229,7 @@ void mock_put_tool_args(struct aigw_buf *b, const struct job *j, int level);
  * tokens) and sets truncated when smaller. */
 void mock_cap_tokens(struct job *j, int64_t limit);
 /* The text of a content (string, or the first "text" of an array of
- * parts), p NULL when none. */
+ * parts); the empty string literal when it has none. */
 struct jv mock_first_text(struct jv content);
 
 #endif

@@ -122,11 +122,7 @@ static bool read_tools(struct job *j, struct jv root, struct jv last, struct ref
 			first = name;
 	}
 	if (mock_j_str_is(mock_j_get(last, "role"), "user")) {
-		text = mock_j_get(last, "content");
-		if (mock_j_type(text) != '"') {
-			text.p = "\"\"";
-			text.n = 2;
-		}
+		text = mock_first_text(mock_j_get(last, "content"));
 	}
 	mock_tool_pick(j, first, none, false, text, false);
 	return true;

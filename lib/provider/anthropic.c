@@ -48,9 +48,6 @@
  * every Claude model's output limit. */
 #define DEFAULT_MAX_TOKENS 4096
 
-/* A non-JSON error body is quoted up to this many bytes. */
-#define ERROR_QUOTE_MAX 256
-
 /* ------------------------------------------------------------ shared */
 
 /* Token counts as Anthropic reports them; -1 when not said. */
@@ -770,8 +767,7 @@ static void put_error(struct aigw_buf *out, int status, const char *body, size_t
 	cJSON *root = cJSON_ParseWithLength(body, len);
 	const cJSON *e = get(root, "error");
 	const char *type = string_of(e, "type"), *msg = string_of(e, "message");
-	char quote[ERROR_QUOTE_MAX + 1];
-	size_t n = len;
+	char quote[AIGW_OAI_QUOTE_MAX + 1];
 
 	if (cJSON_IsObject(root) && type) {
 		aigw_oai_error(out, error_type(type, status), type, msg ? msg : type);
@@ -779,19 +775,7 @@ static void put_error(struct aigw_buf *out, int status, const char *body, size_t
 		return;
 	}
 	cJSON_Delete(root);
-	if (n > ERROR_QUOTE_MAX) {
-		n = ERROR_QUOTE_MAX;
-		/* Not in the middle of a UTF-8 sequence. */
-		while (n > 0 && ((unsigned char)body[n] & 0xc0) == 0x80)
-			n--;
-	}
-	memcpy(quote, body, n);
-	quote[n] = '\0';
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)quote[i] < 0x20)
-			quote[i] = ' ';
-	aigw_oai_error(out, aigw_oai_error_type(status), NULL,
-		       n ? quote : "the upstream answered with an error and no body");
+	aigw_oai_error(out, aigw_oai_error_type(status), NULL, aigw_oai_quote(quote, body, len));
 }
 
 /* One tool_use block as an OpenAI tool call. */

@@ -939,15 +939,8 @@ static void answer_error(int status, const char *body, size_t len, struct aigw_b
 		}
 		aigw_oai_error(out, aigw_oai_error_type(status), st ? code : NULL, message);
 	} else {
-		char msg[257];
-		size_t n = len < 256 ? len : 256;
-		memcpy(msg, body, n);
-		msg[n] = '\0';
-		for (size_t i = 0; i < n; i++)
-			if ((unsigned char)msg[i] < 0x20)
-				msg[i] = ' ';
-		aigw_oai_error(out, aigw_oai_error_type(status), NULL,
-			       n ? msg : "the upstream answered with an error and no body");
+		char quote[AIGW_OAI_QUOTE_MAX + 1];
+		aigw_oai_error(out, aigw_oai_error_type(status), NULL, aigw_oai_quote(quote, body, len));
 	}
 	cJSON_Delete(root);
 }

@@ -227,6 +227,74 @@ const char *aigw_oai_error_type(int status)
 	}
 }
 
+const char *aigw_oai_quote(char *out, const char *body, size_t len)
+{
+	size_t n = len;
+
+	if (n == 0)
+		return "the upstream answered with an error and no body";
+	if (n > AIGW_OAI_QUOTE_MAX) {
+		n = AIGW_OAI_QUOTE_MAX;
+		while (n > 0 && ((unsigned char)body[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(out, body, n);
+	out[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+			out[i] = ' ';
+	return out;
+}
+
+static int usage_member(const struct aigw_json_member *m, void *arg)
+{
+	struct aigw_usage *u = arg;
+	uint64_t n;
+
+	if (aigw_json_key_is(m, "prompt_tokens") && aigw_json_uint(m->value, m->value_len, &n))
+		u->prompt_tokens = (int64_t)n;
+	else if (aigw_json_key_is(m, "completion_tokens") &&
+		 aigw_json_uint(m->value, m->value_len, &n))
+		u->completion_tokens = (int64_t)n;
+	else if (aigw_json_key_is(m, "prompt_tokens_details") && m->value[0] == '{')
+		aigw_json_object(m->value, m->value_len, usage_member, u);
+	else if (aigw_json_key_is(m, "cached_tokens") && aigw_json_uint(m->value, m->value_len, &n))
+		u->cache_read_tokens = (int64_t)n;
+	return 0;
+}
+
+static int answer_member(const struct aigw_json_member *m, void *arg)
+{
+	if (aigw_json_key_is(m, "usage") && m->value[0] == '{')
+		aigw_json_object(m->value, m->value_len, usage_member, arg);
+	return 0;
+}
+
+int aigw_oai_read_usage(const char *json, size_t len, struct aigw_usage *u)
+{
+	return aigw_json_object(json, len, answer_member, u) < 0 ? -1 : 0;
+}
+
+int aigw_oai_read_usage_object(const char *json, size_t len, struct aigw_usage *u)
+{
+	return aigw_json_object(json, len, usage_member, u) < 0 ? -1 : 0;
+}
+
+bool aigw_oai_chunk_has_output(const char *d, size_t n)
+{
+	static const struct { const char *key; size_t len; } keys[] = {
+		{ "\"content\":\"", 11 }, { "\"text\":\"", 8 },
+	};
+	const char *p;
+
+	for (size_t i = 0; i < 2; i++) {
+		size_t kl = keys[i].len;
+		if ((p = memmem(d, n, keys[i].key, kl)) && p + kl < d + n && p[kl] != '"')
+			return true;
+	}
+	return memmem(d, n, "\"tool_calls\"", 12) != NULL;
+}
+
 cJSON *aigw_oai_parse(const char *text, size_t len, const char *what, struct aigw_err *err)
 {
 	cJSON *root = NULL;

@@ -67,6 +67,27 @@ void aigw_oai_error(struct aigw_buf *out, const char *type, const char *code,
  * 429 rate_limit_error, 5xx server_error...). */
 const char *aigw_oai_error_type(int status);
 
+/* A body that is not JSON (a proxy's HTML page, plain text) quoted for an
+ * error message: its first AIGW_OAI_QUOTE_MAX bytes, not cut inside a
+ * UTF-8 sequence, control characters as spaces, into out (at least
+ * AIGW_OAI_QUOTE_MAX + 1 bytes). Returns out, or a fixed sentence for an
+ * empty body. */
+#define AIGW_OAI_QUOTE_MAX 256
+const char *aigw_oai_quote(char *out, const char *body, size_t len);
+
+/* Reads OpenAI's usage into u: aigw_oai_read_usage from a whole answer or
+ * chunk (its top-level "usage"), aigw_oai_read_usage_object from the usage
+ * object itself (prompt, completion and prompt_tokens_details.cached_tokens).
+ * Counts not present are left as they were. -1 when the text is not a
+ * JSON object. */
+int aigw_oai_read_usage(const char *json, size_t len, struct aigw_usage *u);
+int aigw_oai_read_usage_object(const char *json, size_t len, struct aigw_usage *u);
+
+/* Does a chat or completions chunk carry generated output: a non-empty
+ * "content" or "text", or a tool call? The role chunk that opens a chat
+ * stream does not. */
+bool aigw_oai_chunk_has_output(const char *data, size_t n);
+
 /* The usage object: prompt, completion, total, and
  * prompt_tokens_details.cached_tokens when cache reads are known.
  * Unknown counts are written as 0. */

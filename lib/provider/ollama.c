@@ -623,7 +623,7 @@ static void answer_error(int status, const char *body, size_t len, struct aigw_b
 	cJSON *root = NULL;
 	const cJSON *e;
 	const char *msg = NULL;
-	char raw[300];
+	char raw[AIGW_OAI_QUOTE_MAX + 1];
 
 	if (aigw_json_parse_object(body, len, &root, NULL) == 0) {
 		e = cJSON_GetObjectItemCaseSensitive(root, "error");
@@ -632,15 +632,8 @@ static void answer_error(int status, const char *body, size_t len, struct aigw_b
 		else if (cJSON_IsObject(e))
 			msg = string_of(e, "message");
 	}
-	if (!msg) {
-		size_t n = len < 256 ? len : 256;
-		memcpy(raw, body, n);
-		raw[n] = '\0';
-		for (size_t i = 0; i < n; i++)
-			if ((unsigned char)raw[i] < 0x20 || raw[i] == 0x7f)
-				raw[i] = ' ';
-		msg = n ? raw : "the upstream answered with an error and no body";
-	}
+	if (!msg)
+		msg = aigw_oai_quote(raw, body, len);
 	aigw_oai_error(out, aigw_oai_error_type(status),
 		       status == 404 && strstr(msg, "model") ? "model_not_found" : NULL, msg);
 	cJSON_Delete(root);

@@ -212,31 +212,7 @@ static int build(const struct aigw_provider_call *c, const char *body, size_t le
 	return 0;
 }
 
-/* ------------------------------------------------------------ usage */
-
-static int usage_member(const struct aigw_json_member *m, void *arg)
-{
-	struct aigw_usage *u = arg;
-	uint64_t n;
-
-	if (aigw_json_key_is(m, "prompt_tokens") && aigw_json_uint(m->value, m->value_len, &n))
-		u->prompt_tokens = (int64_t)n;
-	else if (aigw_json_key_is(m, "completion_tokens") &&
-		 aigw_json_uint(m->value, m->value_len, &n))
-		u->completion_tokens = (int64_t)n;
-	else if (aigw_json_key_is(m, "prompt_tokens_details") && m->value[0] == '{')
-		aigw_json_object(m->value, m->value_len, usage_member, u);
-	else if (aigw_json_key_is(m, "cached_tokens") && aigw_json_uint(m->value, m->value_len, &n))
-		u->cache_read_tokens = (int64_t)n;
-	return 0;
-}
-
-static int answer_member(const struct aigw_json_member *m, void *arg)
-{
-	if (aigw_json_key_is(m, "usage") && m->value[0] == '{')
-		aigw_json_object(m->value, m->value_len, usage_member, arg);
-	return 0;
-}
+/* ------------------------------------------------------------ answers */
 
 static int has_error_member(const struct aigw_json_member *m, void *arg)
 {
@@ -249,7 +225,7 @@ static int answer(const struct aigw_provider_call *c, int *status, const char *b
 {
 	(void)c;
 	if (*status >= 200 && *status < 300) {
-		if (aigw_json_object(body, len, answer_member, u) < 0)
+		if (aigw_oai_read_usage(body, len, u) < 0)
 			return aigw_err_set(err, AIGW_EFAIL, "the answer is not a JSON object");
 		aigw_buf_append(out, body, len);
 		return 0;
@@ -260,15 +236,8 @@ static int answer(const struct aigw_provider_call *c, int *status, const char *b
 	}
 	/* Not OpenAI's shape (a proxy's HTML page, plain text): wrapped. */
 	{
-		char msg[300];
-		size_t n = len < 256 ? len : 256;
-		memcpy(msg, body, n);
-		msg[n] = '\0';
-		for (size_t i = 0; i < n; i++)
-			if ((unsigned char)msg[i] < 0x20)
-				msg[i] = ' ';
-		aigw_oai_error(out, aigw_oai_error_type(*status), NULL,
-			       n ? msg : "the upstream answered with an error and no body");
+		char quote[AIGW_OAI_QUOTE_MAX + 1];
+		aigw_oai_error(out, aigw_oai_error_type(*status), NULL, aigw_oai_quote(quote, body, len));
 	}
 	return 0;
 }
@@ -301,23 +270,13 @@ static void stream_free(void *state)
 	free(f);
 }
 
-static bool has_output(const char *d, size_t n)
-{
-	const char *p;
-	if ((p = memmem(d, n, "\"content\":\"", 11)) && p + 11 < d + n && p[11] != '"')
-		return true;
-	if ((p = memmem(d, n, "\"text\":\"", 8)) && p + 8 < d + n && p[8] != '"')
-		return true;
-	return memmem(d, n, "\"tool_calls\"", 12) != NULL;
-}
-
 static int filter_event(const struct aigw_sse_event *ev, void *arg)
 {
 	struct filter *f = arg;
 	const char *d = ev->data, *p;
 	size_t n = ev->data_len;
 
-	if (!f->s->output && has_output(d, n))
+	if (!f->s->output && aigw_oai_chunk_has_output(d, n))
 		f->s->output = true;
 	if (n == 6 && memcmp(d, "[DONE]", 6) == 0) {
 		f->s->finished = true;
@@ -325,7 +284,7 @@ static int filter_event(const struct aigw_sse_event *ev, void *arg)
 		return 0;
 	}
 	if ((p = memmem(d, n, "\"usage\":{", 9))) {
-		aigw_json_object(d, n, answer_member, &f->s->usage);
+		aigw_oai_read_usage(d, n, &f->s->usage);
 		if (memmem(d, n, "\"choices\":[]", 12))
 			return 0; /* the usage chunk the client did not ask for */
 	}

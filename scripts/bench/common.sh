@@ -67,3 +67,34 @@ CONF
 	echo "$name: nginx did not start: $(cat "$work/nginx/stderr")" >&2
 	exit 1
 }
+
+start_nginx_proxy() { # PORT UPSTREAM: nginx (one worker) on PORT proxying
+	# to UPSTREAM (host:port) with upstream keep-alive and no buffering, so
+	# streams are relayed as they come; its pid is added to pids.
+	local port=$1 up=$2
+	mkdir -p "$work/nginx"
+	cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx/pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $work/nginx/body;
+	proxy_temp_path $work/nginx/proxy;
+	upstream up { server $up; keepalive 128; }
+	server {
+		listen 127.0.0.1:$port;
+		location / {
+			proxy_pass http://up;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_buffering off;
+		}
+	}
+}
+CONF
+	nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+	pids+=($!)
+}

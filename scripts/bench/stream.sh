@@ -46,31 +46,7 @@ wait_listen "$work/serve.out"
 gw=$(sed -n 's/^listening on //p' "$work/serve.out")
 
 nport=$(free_port)
-mkdir -p "$work/nginx"
-cat >"$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/nginx/pid;
-error_log $work/nginx/error.log;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	client_body_temp_path $work/nginx/body;
-	proxy_temp_path $work/nginx/proxy;
-	upstream up { server ${mock[openai]}; keepalive 128; }
-	server {
-		listen 127.0.0.1:$nport;
-		location / {
-			proxy_pass http://up;
-			proxy_http_version 1.1;
-			proxy_set_header Connection "";
-			proxy_buffering off;
-		}
-	}
-}
-CONF
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
-pids+=($!)
+start_nginx_proxy "$nport" "${mock[openai]}"
 sleep 0.5
 
 # path label -> URL and model
