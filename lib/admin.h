@@ -8,7 +8,7 @@
  * read with the aigw.yaml directive tables (lib/conf.c), and answers use
  * the record shapes of `--json` (lib/records.c). A change is written to
  * the database serve reads, so the gateway picks it up as it picks up a
- * CLI write: through its data_version polling, within about a second.
+ * CLI write: through its config_version polling, within about a second.
  *
  * The admin server runs one worker thread of its own; that thread alone
  * uses the admin's store connection, and answers every request at once

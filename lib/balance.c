@@ -64,6 +64,15 @@ void aigw_balancer_release(struct aigw_balancer *b)
 	b->n = 0;
 }
 
+void aigw_balance_carry(struct aigw_balancer *to, size_t i, const struct aigw_balancer *from,
+			size_t j)
+{
+	if (i >= to->n || j >= from->n)
+		return;
+	to->node[i] = from->node[j];
+	to->node[i].in_flight = 0;
+}
+
 /* ---- estimates shared by the policies ---- */
 
 /* Uniform in [0, 1). */

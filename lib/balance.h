@@ -136,6 +136,13 @@ void aigw_balancer_init2(struct aigw_balancer *b, int policy, size_t n,
 void aigw_balancer_init(struct aigw_balancer *b, int policy, size_t n);
 void aigw_balancer_release(struct aigw_balancer *b);
 
+/* What the balancer from learned of its candidate j becomes what to knows
+ * of its candidate i (estimates, sums and their clocks; not the requests in
+ * flight, which end on the balancer they started on). For a rebuilt route
+ * whose nodes stay: the learning survives a configuration change. */
+void aigw_balance_carry(struct aigw_balancer *to, size_t i, const struct aigw_balancer *from,
+			size_t j);
+
 /* Index of the chosen candidate, or -1 when none is eligible; the pick
  * counts as in flight until observed or released. c has b->n entries;
  * now_ms is a monotonic clock in milliseconds (the one since_ms uses). */

@@ -458,6 +458,42 @@ static void test_simulation_slow_middle_third(void **state)
 	assert_true(mean[5] <= mean[3]);         /* adaptive vs p2c */
 }
 
+/* What one balancer learned moves to another (a rebuilt route whose nodes
+ * are listed in another order): the slow node stays avoided, and nothing
+ * counts as in flight on the new one. */
+static void test_carry_keeps_learning(void **state)
+{
+	struct aigw_balancer a, b;
+	struct aigw_balance_candidate c[3] = { C(1), C(1), C(1) };
+	struct aigw_balance_obs fast = { 20000, 0, false, false, -1 };
+	struct aigw_balance_obs slow = { 200000, 0, false, false, -1 };
+	int seen[3] = { 0 };
+	(void)state;
+
+	aigw_balancer_init(&a, AIGW_POLICY_PEAK_EWMA, 2);
+	aigw_balancer_init(&b, AIGW_POLICY_PEAK_EWMA, 3);
+	a.node[0].in_flight = 1;
+	aigw_balance_observe(&a, 0, &slow, 1000);
+	a.node[1].in_flight = 3;
+	aigw_balance_observe(&a, 1, &fast, 1000);
+	/* new order: 0 is new, 1 was a's 1, 2 was a's 0 */
+	aigw_balance_carry(&b, 1, &a, 1);
+	aigw_balance_carry(&b, 2, &a, 0);
+	aigw_balance_carry(&b, 5, &a, 0); /* out of range: ignored */
+	assert_int_equal(b.node[1].in_flight, 0);
+	assert_true(b.node[2].measured);
+	assert_false(b.node[0].measured);
+	for (int k = 0; k < 30; k++) {
+		int i = aigw_balance_pick_at(&b, c, 1000);
+		seen[i]++;
+		aigw_balance_observe(&b, i, i == 2 ? &slow : &fast, 1000);
+	}
+	assert_int_equal(seen[2], 0);
+	assert_true(seen[1] > 0);
+	aigw_balancer_release(&a);
+	aigw_balancer_release(&b);
+}
+
 static void test_prefer_cheap_within_bound(void **state)
 {
 	struct aigw_balancer b;
@@ -566,6 +602,7 @@ int main(void)
 		cmocka_unit_test(test_adaptive_avoids_failing),
 		cmocka_unit_test(test_simulation_slow_middle_third),
 		cmocka_unit_test(test_prefer_cheap_within_bound),
+		cmocka_unit_test(test_carry_keeps_learning),
 		cmocka_unit_test(test_slow_start_ramp),
 		cmocka_unit_test(test_explain_slow_start),
 	};

@@ -102,6 +102,7 @@ struct aigw_gateway {
 	atomic_uint_fast64_t generation;
 	/* The control thread's trimming state (aigw_gateway_trim_when_quiet). */
 	uint64_t quiet_since_ms;
+	int64_t seen_data_version;       /* poll's last look (poll's thread only) */
 	uint64_t trimmed_at_requests;
 	struct worker *workers;
 	int n_workers;
@@ -246,6 +247,36 @@ static uint32_t cached_series(struct aigw_gateway *gw, int f, uint32_t *slot,
 	return *slot;
 }
 
+/* One balancer per route of the worker's new snapshot. What the old ones
+ * learned carries over for every route (by name, same policy) and node
+ * (by name) that stays, so a configuration change (a key created, a node
+ * added) does not make the policies start again from nothing. */
+static void rebuild_balancers(struct worker *w, const struct aigw_snapshot *old)
+{
+	struct aigw_balancer *prev = w->balancers;
+	size_t n_prev = w->n_balancers;
+
+	w->n_balancers = w->snap->cat.n_routes;
+	w->balancers = aigw_calloc(w->n_balancers ? w->n_balancers : 1, sizeof(*w->balancers));
+	for (size_t i = 0; i < w->n_balancers; i++) {
+		const struct aigw_route *r = &w->snap->cat.routes[i];
+		aigw_balancer_init(&w->balancers[i], r->policy, w->snap->routes[i].n);
+		for (size_t k = 0; old && k < n_prev && k < old->cat.n_routes; k++) {
+			const struct aigw_route *o = &old->cat.routes[k];
+			if (strcmp(o->name, r->name) != 0 || o->policy != r->policy)
+				continue;
+			for (size_t a = 0; a < w->snap->routes[i].n; a++)
+				for (size_t b = 0; b < old->routes[k].n; b++)
+					if (strcmp(r->nodes.v[a], o->nodes.v[b]) == 0)
+						aigw_balance_carry(&w->balancers[i], a, &prev[k], b);
+			break;
+		}
+	}
+	for (size_t i = 0; i < n_prev; i++)
+		aigw_balancer_release(&prev[i]);
+	free(prev);
+}
+
 /* Switches the worker to the latest snapshot if it changed: one atomic
  * load per request, the mutex only when there is something new. */
 static void refresh(struct worker *w)
@@ -264,14 +295,7 @@ static void refresh(struct worker *w)
 	 * (and a new one may even land at the same address). */
 	memset(&w->auth_cache, 0, sizeof(w->auth_cache));
 	series_cache_reset(&w->series, w->snap->cat.n_routes, w->snap->cat.n_nodes);
-	for (size_t i = 0; i < w->n_balancers; i++)
-		aigw_balancer_release(&w->balancers[i]);
-	free(w->balancers);
-	w->n_balancers = w->snap->cat.n_routes;
-	w->balancers = aigw_calloc(w->n_balancers ? w->n_balancers : 1, sizeof(*w->balancers));
-	for (size_t i = 0; i < w->n_balancers; i++)
-		aigw_balancer_init(&w->balancers[i], w->snap->cat.routes[i].policy,
-				   w->snap->routes[i].n);
+	rebuild_balancers(w, old);
 	aigw_snapshot_unref(old);
 }
 
@@ -370,15 +394,23 @@ bool aigw_gateway_trim_when_quiet(struct aigw_gateway *gw)
 
 int aigw_gateway_poll(struct aigw_gateway *gw, struct aigw_err *err)
 {
-	int64_t v;
+	int64_t v, cv;
 	int rc;
 
 	if (!gw->store)
 		return 0;
+	/* data_version is the cheap look (no table read): it moves on any
+	 * commit of another connection, the request log's writer included;
+	 * only a moved config_version means the snapshot is stale. */
 	if ((rc = aigw_store_data_version(gw->store, &v, err)))
 		return rc;
+	if (v == gw->seen_data_version)
+		return 0;
+	if ((rc = aigw_store_config_version(gw->store, &cv, err)))
+		return rc;
+	gw->seen_data_version = v;
 	pthread_mutex_lock(&gw->mu);
-	bool same = gw->latest && gw->latest->data_version == v;
+	bool same = gw->latest && gw->latest->config_version == cv;
 	pthread_mutex_unlock(&gw->mu);
 	if (same)
 		return 0;

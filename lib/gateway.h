@@ -43,8 +43,9 @@ void aigw_gateway_stop(struct aigw_gateway *gw, uint64_t grace_ms);
  * stays. Call from one control thread only (with poll). */
 int aigw_gateway_reload(struct aigw_gateway *gw, const struct aigw_conf *conf,
 			struct aigw_err *err);
-/* Rebuilds when the database changed since the last build (PRAGMA
- * data_version), with the conf of the last reload. Returns 1 when it
+/* Rebuilds when the configuration in the database changed since the last
+ * build (its config_version; the request log's writes do not count), with
+ * the conf of the last reload. Returns 1 when it
  * rebuilt, 0 when nothing changed, or an error. */
 int aigw_gateway_poll(struct aigw_gateway *gw, struct aigw_err *err);
 

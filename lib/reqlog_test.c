@@ -824,6 +824,19 @@ static void test_migration_from_v1_keeps_rows(void **state)
 	 * edited, so dropping what later migrations add and setting the
 	 * version back gives exactly that file. */
 	raw_exec(f->db,
+		 "DROP TRIGGER keys_ins_config;"
+		 "DROP TRIGGER keys_upd_config;"
+		 "DROP TRIGGER keys_del_config;"
+		 "DROP TRIGGER nodes_ins_config;"
+		 "DROP TRIGGER nodes_upd_config;"
+		 "DROP TRIGGER nodes_del_config;"
+		 "DROP TRIGGER routes_ins_config;"
+		 "DROP TRIGGER routes_upd_config;"
+		 "DROP TRIGGER routes_del_config;"
+		 "DROP TRIGGER route_nodes_ins_config;"
+		 "DROP TRIGGER route_nodes_upd_config;"
+		 "DROP TRIGGER route_nodes_del_config;"
+		 "DROP TABLE config_version;"
 		 "DROP TABLE request_log; DROP TABLE request_rollup;"
 		 "ALTER TABLE nodes DROP COLUMN accounts;"
 		 "ALTER TABLE routes DROP COLUMN connect_timeout_ms;"

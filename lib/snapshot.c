@@ -63,7 +63,7 @@ int aigw_snapshot_build(const struct aigw_conf *conf, struct aigw_store *store,
 	int rc;
 
 	atomic_init(&s->refs, 1);
-	if (store && (rc = aigw_store_data_version(store, &s->data_version, err)))
+	if (store && (rc = aigw_store_config_version(store, &s->config_version, err)))
 		goto fail;
 	if ((rc = aigw_catalog_load(&s->cat, conf, store, err)))
 		goto fail;

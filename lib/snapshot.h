@@ -2,7 +2,8 @@
  * request — routes, nodes with their credentials, the API key index and
  * the model list — built once, then never changed.
  *
- * A change (a CLI write noticed through PRAGMA data_version, a SIGHUP)
+ * A change (a CLI write noticed through the store's config_version, a
+ * SIGHUP)
  * builds a new snapshot and hands it to each worker, which swaps it in
  * between requests. Requests hold a reference, so a request that started
  * on the old state finishes on it, and the old snapshot is freed by
@@ -50,7 +51,7 @@ struct aigw_snapshot {
 	size_t n_aliases;
 	struct aigw_price *prices;          /* price overrides, from the config */
 	size_t n_prices;
-	int64_t data_version;               /* of the store when built */
+	int64_t config_version;             /* of the store when built */
 	bool header_routes;                 /* does any route match on headers? */
 };
 

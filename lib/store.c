@@ -41,8 +41,10 @@
  *   v3  nodes.accounts: a node's accounts as a JSON array (below)
  *   v4  routes.connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms
  *       (below)
- *   v5  cache: response cache entries (request hash, body, expiry)
- *   v6  ledger: spend per key and period, for budgets that survive restarts
+ *   v5  config_version: a counter raised by triggers on every write to
+ *       keys, nodes, routes and route_nodes (below)
+ *   v6  cache: response cache entries (request hash, body, expiry)
+ *   v7  ledger: spend per key and period, for budgets that survive restarts
  *
  * Enum columns hold the names used on the command line and in aigw.yaml
  * (e.g. 'openai', 'draining') so that `sqlite3 aigw.db` is readable without
@@ -197,6 +199,43 @@ static const char *const migrations[] = {
 	"  CHECK (first_byte_timeout_ms >= 0);"
 	"ALTER TABLE routes ADD COLUMN idle_timeout_ms INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (idle_timeout_ms >= 0);",
+	/* v5: a counter of configuration changes. PRAGMA data_version moves
+	 * on every commit of another connection, the request log's writer
+	 * included, so a running gateway that rebuilt its snapshot on each
+	 * move did so about once a second under traffic (and its balancers
+	 * forgot what they had learned). The triggers bump n on any write to
+	 * the tables a snapshot is built from; serve rebuilds only when n
+	 * changed. */
+	[5] =
+	"CREATE TABLE config_version ("
+	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  n INTEGER NOT NULL"
+	");"
+	"INSERT INTO config_version VALUES (1, 0);"
+	"CREATE TRIGGER keys_ins_config AFTER INSERT ON keys"
+	"  BEGIN UPDATE config_version SET n = n + 1; END;"
+	"CREATE TRIGGER keys_upd_config AFTER UPDATE ON keys"
+	"  BEGIN UPDATE config_version SET n = n + 1; END;"
+	"CREATE TRIGGER keys_del_config AFTER DELETE ON keys"
+	"  BEGIN UPDATE config_version SET n = n + 1; END;"
+	"CREATE TRIGGER nodes_ins_config AFTER INSERT ON nodes"
+	"  BEGIN UPDATE config_version SET n = n + 1; END;"
+	"CREATE TRIGGER nodes_upd_config AFTER UPDATE ON nodes"
+	"  BEGIN UPDATE config_version SET n = n + 1; END;"
+	"CREATE TRIGGER nodes_del_config AFTER DELETE ON nodes"
+	"  BEGIN UPDATE config_version SET n = n + 1; END;"
+	"CREATE TRIGGER routes_ins_config AFTER INSERT ON routes"
+	"  BEGIN UPDATE config_version SET n = n + 1; END;"
+	"CREATE TRIGGER routes_upd_config AFTER UPDATE ON routes"
+	"  BEGIN UPDATE config_version SET n = n + 1; END;"
+	"CREATE TRIGGER routes_del_config AFTER DELETE ON routes"
+	"  BEGIN UPDATE config_version SET n = n + 1; END;"
+	"CREATE TRIGGER route_nodes_ins_config AFTER INSERT ON route_nodes"
+	"  BEGIN UPDATE config_version SET n = n + 1; END;"
+	"CREATE TRIGGER route_nodes_upd_config AFTER UPDATE ON route_nodes"
+	"  BEGIN UPDATE config_version SET n = n + 1; END;"
+	"CREATE TRIGGER route_nodes_del_config AFTER DELETE ON route_nodes"
+	"  BEGIN UPDATE config_version SET n = n + 1; END;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == AIGW_STORE_SCHEMA_VERSION + 1,
@@ -760,6 +799,11 @@ int aigw_store_schema_version(struct aigw_store *s, int *out, struct aigw_err *e
 int aigw_store_data_version(struct aigw_store *s, int64_t *out, struct aigw_err *err)
 {
 	return query_int(s, "PRAGMA data_version", out, err);
+}
+
+int aigw_store_config_version(struct aigw_store *s, int64_t *out, struct aigw_err *err)
+{
+	return query_int(s, "SELECT n FROM config_version", out, err);
 }
 
 /* --------------------------------------------------------- transactions */

@@ -24,7 +24,7 @@
 struct aigw_store;
 
 /* The schema version this binary writes (PRAGMA user_version). */
-#define AIGW_STORE_SCHEMA_VERSION 4
+#define AIGW_STORE_SCHEMA_VERSION 5
 /* PRAGMA application_id: "aigw" in ASCII. */
 #define AIGW_STORE_APPLICATION_ID 0x61696777
 
@@ -51,6 +51,10 @@ const char *aigw_store_filename(const struct aigw_store *s);
 int aigw_store_schema_version(struct aigw_store *s, int *out, struct aigw_err *err);
 /* PRAGMA data_version: changes when another connection commits. */
 int aigw_store_data_version(struct aigw_store *s, int64_t *out, struct aigw_err *err);
+/* A counter every write to keys, nodes, routes or route_nodes raises (by
+ * triggers, whichever connection or program writes): what a snapshot is
+ * built from changed exactly when it moved. */
+int aigw_store_config_version(struct aigw_store *s, int64_t *out, struct aigw_err *err);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Row functions below do not open
  * transactions themselves unless they say so; callers doing more than one

@@ -746,7 +746,23 @@ static void test_key_update_and_delete(void **state)
 /* ------------------------------------------------------------- nodes */
 
 /* What version 3 left: routes without the narrower timeouts. */
+#define BACK_TO_VERSION_FOUR \
+	"DROP TRIGGER keys_ins_config;" \
+	"DROP TRIGGER keys_upd_config;" \
+	"DROP TRIGGER keys_del_config;" \
+	"DROP TRIGGER nodes_ins_config;" \
+	"DROP TRIGGER nodes_upd_config;" \
+	"DROP TRIGGER nodes_del_config;" \
+	"DROP TRIGGER routes_ins_config;" \
+	"DROP TRIGGER routes_upd_config;" \
+	"DROP TRIGGER routes_del_config;" \
+	"DROP TRIGGER route_nodes_ins_config;" \
+	"DROP TRIGGER route_nodes_upd_config;" \
+	"DROP TRIGGER route_nodes_del_config;" \
+	"DROP TABLE config_version; PRAGMA user_version = 4;"
+
 #define BACK_TO_VERSION_THREE \
+	BACK_TO_VERSION_FOUR \
 	"ALTER TABLE routes DROP COLUMN connect_timeout_ms;" \
 	"ALTER TABLE routes DROP COLUMN first_byte_timeout_ms;" \
 	"ALTER TABLE routes DROP COLUMN idle_timeout_ms; PRAGMA user_version = 3;"
@@ -803,6 +819,41 @@ static void test_migrates_nodes_from_version_two(void **state)
 /* A version 3 database (before the narrower route timeouts) with a route
  * migrates to 4; the route reads back with its timeout and zeros for the
  * new ones, and a route written afterwards keeps all four. */
+/* config_version moves on every write to what a snapshot is built from,
+ * by whichever program writes it, and not on the request log's writes;
+ * a version 4 database gets the counter and its triggers. */
+static void test_config_version(void **state)
+{
+	struct fixture *f = *state;
+	struct aigw_store *s = open_ok(f->db, AIGW_STORE_CREATE);
+	struct aigw_err err = { 0 };
+	struct aigw_key k;
+	int64_t v0, v1, v2, v3;
+
+	aigw_store_close(s);
+	raw_exec(f->db, BACK_TO_VERSION_FOUR);
+	s = open_ok(f->db, 0);
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), AIGW_STORE_SCHEMA_VERSION);
+	assert_int_equal(aigw_store_config_version(s, &v0, &err), 0);
+	make_key(&k, "one", 1);
+	assert_int_equal(aigw_store_key_insert(s, &k, &err), 0);
+	assert_int_equal(aigw_store_config_version(s, &v1, &err), 0);
+	assert_true(v1 > v0);
+	raw_exec(f->db, "INSERT INTO request_log (ts_ms, request_id, status, latency_us)"
+			" VALUES (1, 'r', 200, 5)");
+	assert_int_equal(aigw_store_config_version(s, &v2, &err), 0);
+	assert_int_equal(v2, v1);
+	raw_exec(f->db, "UPDATE keys SET name = 'renamed';"
+			"INSERT INTO nodes (name, url, provider, type, weight, standby, state,"
+			" created_at, updated_at) VALUES ('n', 'http://127.0.0.1:1', 'openai', 'cloud',"
+			" 1, 0, 'enabled', 1, 1);"
+			"DELETE FROM nodes WHERE name = 'n'");
+	assert_int_equal(aigw_store_config_version(s, &v3, &err), 0);
+	assert_int_equal(v3, v2 + 3);
+	aigw_key_release(&k);
+	aigw_store_close(s);
+}
+
 static void test_migrates_routes_from_version_three(void **state)
 {
 	struct fixture *f = *state;
@@ -820,7 +871,7 @@ static void test_migrates_routes_from_version_three(void **state)
 		 " SELECT id, 0, 'a' FROM routes WHERE name = 'old';");
 	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 3);
 	s = open_ok(f->db, 0);
-	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), AIGW_STORE_SCHEMA_VERSION);
 	assert_int_equal(aigw_store_route_get(s, "old", &got, &err), 0);
 	assert_string_equal(got.path, "/v1");
 	assert_string_equal(got.model, "gpt-*");
@@ -1228,6 +1279,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migrates_routes_from_version_three, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_node_accounts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_route_crud, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_handles_interleave, setup, teardown),

@@ -13,6 +13,8 @@
 # of scenario names (default: all). The peer in the same run is the
 # round_robin row: the ratios printed are p99(policy) / p99(round_robin)
 # and p99(policy) / p99(p2c). Traffic stays on 127.0.0.1. Not a test.
+# ROUTING_KEEP=DIR keeps each run's database (its request log) as
+# DIR/SCENARIO-POLICY.db, for looking at where the requests went.
 set -euo pipefail
 dur=${1:-60}
 rate=${2:-200}
@@ -63,6 +65,10 @@ run_one() { # scenario-line policy
 		-H "Authorization: Bearer $key" --json >"$work/run/bench.json" 2>/dev/null || true
 	kill "$spid" "${mpids[@]}" 2>/dev/null || true
 	wait "$spid" "${mpids[@]}" 2>/dev/null || true
+	if [ -n "${ROUTING_KEEP:-}" ]; then
+		mkdir -p "$ROUTING_KEEP" && cp "$work/run/aigw.db" "$ROUTING_KEEP/$sname-$policy.db"
+		cp "$work/run/serve.err" "$ROUTING_KEEP/$sname-$policy.err"
+	fi
 	local retries
 	retries=$(grep -c 'retrying in' "$work/run/serve.err" || true)
 	jq -r --arg s "$sname" --arg p "$policy" --arg r "$retries" \
