@@ -1330,6 +1330,7 @@ static int pick(struct call *c)
 	}
 	c->tried[i] = true;
 	c->cand = i;
+	aigw_health_begin(c->gw->health, c->snap->nodes[r->node[i]].node->name);
 	return r->node[i];
 }
 
@@ -1355,6 +1356,7 @@ static void end_attempt(struct call *c, enum aigw_health_outcome outcome)
 		o.cost = -1;
 		aigw_balance_observe(&c->w->balancers[c->route], c->cand, &o, now_us / 1000);
 	}
+	aigw_health_end(c->gw->health, c->snap->nodes[c->node].node->name);
 	aigw_health_record(c->gw->health, c->snap->nodes[c->node].node->name,
 			   (const char *const *)r->route->nodes.v, r->route->nodes.n, now_us / 1000,
 			   outcome);
@@ -1367,6 +1369,7 @@ static void drop_attempt(struct call *c)
 	if (!c->attempt_open)
 		return;
 	c->attempt_open = false;
+	aigw_health_end(c->gw->health, c->snap->nodes[c->node].node->name);
 	if (c->snap == c->w->snap)
 		aigw_balance_release_pick(&c->w->balancers[c->route], c->cand);
 }

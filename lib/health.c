@@ -49,6 +49,9 @@ struct hnode {
 	atomic_uint ejections;
 	_Atomic uint64_t ejected_until;
 	_Atomic uint64_t recovered;  /* breaker closed or checks passed */
+	/* traffic, over every worker */
+	_Atomic int64_t in_flight;
+	_Atomic uint64_t picks;
 	/* active checks */
 	atomic_bool down;
 	struct aigw_health_check_conf check;
@@ -307,6 +310,8 @@ static struct hnode *hnode_new(const struct aigw_node *src)
 	atomic_init(&n->ejections, 0);
 	atomic_init(&n->ejected_until, 0);
 	atomic_init(&n->recovered, 0);
+	atomic_init(&n->in_flight, 0);
+	atomic_init(&n->picks, 0);
 	atomic_init(&n->down, false);
 	aigw_health_check_conf_init(&n->check);
 	return n;
@@ -553,6 +558,32 @@ void aigw_health_record(struct aigw_health *h, const char *node, const char *con
 	}
 }
 
+void aigw_health_begin(struct aigw_health *h, const char *node)
+{
+	struct hnode *n = find(h, node);
+
+	if (!n)
+		return;
+	atomic_fetch_add_explicit(&n->in_flight, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&n->picks, 1, memory_order_relaxed);
+}
+
+void aigw_health_end(struct aigw_health *h, const char *node)
+{
+	struct hnode *n = find(h, node);
+
+	if (n)
+		atomic_fetch_sub_explicit(&n->in_flight, 1, memory_order_relaxed);
+}
+
+int64_t aigw_health_in_flight(struct aigw_health *h, const char *node)
+{
+	struct hnode *n = find(h, node);
+	int64_t v = n ? atomic_load_explicit(&n->in_flight, memory_order_relaxed) : 0;
+
+	return v > 0 ? v : 0;
+}
+
 uint64_t aigw_health_since_ms(struct aigw_health *h, const char *node)
 {
 	struct hnode *n = find(h, node);
@@ -594,6 +625,8 @@ int aigw_health_status(struct aigw_health *h, const char *node, uint64_t now_ms,
 		out->retry_at_ms = atomic_load(&n->open_until);
 	pthread_mutex_unlock(&n->lock);
 	out->since_ms = aigw_health_since_ms(h, node);
+	out->in_flight = aigw_health_in_flight(h, node);
+	out->picks = atomic_load_explicit(&n->picks, memory_order_relaxed);
 	pthread_mutex_lock(&h->lock);
 	out->checks = n->check.enabled;
 	out->checked = n->checked;

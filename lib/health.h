@@ -168,6 +168,8 @@ struct aigw_health_status {
 	unsigned ejections;            /* that count toward the ejection time */
 	uint64_t retry_at_ms;          /* when open or ejected ends; 0: not */
 	uint64_t since_ms;             /* aigw_health_since_ms */
+	int64_t in_flight;             /* aigw_health_in_flight */
+	uint64_t picks;                /* aigw_health_begin calls since it was added */
 	bool checks;                   /* active checks enabled */
 	bool checked;                  /* at least one check ran */
 	bool check_ok;                 /* the last check passed */
@@ -176,6 +178,14 @@ struct aigw_health_status {
 	unsigned check_passes, check_fails; /* in a row */
 	char check_error[AIGW_HEALTH_CHECK_ERROR_MAX]; /* why it failed; "" */
 };
+
+/* Requests in flight on a node over every worker: begin when a node is
+ * picked for an attempt, end when the attempt ends however it ends. Each
+ * begin also counts a pick (for shares of traffic). Unknown nodes: no-ops,
+ * in flight 0. */
+void aigw_health_begin(struct aigw_health *h, const char *node);
+void aigw_health_end(struct aigw_health *h, const char *node);
+int64_t aigw_health_in_flight(struct aigw_health *h, const char *node);
 
 /* Fills *out for node at now_ms; AIGW_ENOTFOUND for an unknown node. */
 int aigw_health_status(struct aigw_health *h, const char *node, uint64_t now_ms,

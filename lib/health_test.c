@@ -75,6 +75,29 @@ static void fail_n(struct aigw_health *h, const char *node, int times, uint64_t 
 		aigw_health_record(h, node, NULL, 0, now, AIGW_HEALTH_FAIL_5XX);
 }
 
+/* In flight and picks count over every caller; unknown nodes are no-ops. */
+static void test_in_flight_and_picks(void **state)
+{
+	struct aigw_health *h = three(NULL);
+	struct aigw_health_status st;
+	(void)state;
+
+	aigw_health_begin(h, "a");
+	aigw_health_begin(h, "a");
+	aigw_health_begin(h, "b");
+	aigw_health_end(h, "a");
+	aigw_health_begin(h, "nope");
+	aigw_health_end(h, "nope");
+	assert_int_equal(aigw_health_in_flight(h, "a"), 1);
+	assert_int_equal(aigw_health_in_flight(h, "b"), 1);
+	assert_int_equal(aigw_health_in_flight(h, "c"), 0);
+	assert_int_equal(aigw_health_in_flight(h, "nope"), 0);
+	assert_int_equal(aigw_health_status(h, "a", 0, &st), 0);
+	assert_int_equal(st.in_flight, 1);
+	assert_int_equal(st.picks, 2);
+	aigw_health_free(h);
+}
+
 /* ------------------------------------------------------------- breaker */
 
 static void test_breaker_opens_after_n(void **state)
@@ -742,6 +765,7 @@ static void test_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_in_flight_and_picks),
 		cmocka_unit_test(test_breaker_opens_after_n),
 		cmocka_unit_test(test_breaker_half_open_probes),
 		cmocka_unit_test(test_breaker_more_probes),
