@@ -24,6 +24,7 @@
  *  - Errors while loading aigw.yaml are ECONFIG; errors in import records
  *    (YAML or JSON) are EINVAL, since they are input, not configuration. */
 #include "conf.h"
+#include "health.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -147,6 +148,15 @@ static int check_glob(const char *s, struct aigw_err *err)
 #define ROUTE_FIELD(f) offsetof(struct aigw_route, f)
 #define ACCOUNT_FIELD(f) offsetof(struct aigw_account, f)
 
+static int check_check_path(const char *s, struct aigw_err *err)
+{
+	if (s[0] != '/' || strlen(s) >= AIGW_HEALTH_PATH_MAX || strpbrk(s, " \t\r\n"))
+		return aigw_err_set(err, AIGW_EINVAL,
+				    "'%s' is not a check path (one starting with '/', no spaces, "
+				    "under %d bytes)", s, AIGW_HEALTH_PATH_MAX);
+	return 0;
+}
+
 static const struct directive top_directives[] = {
 	{ "log_level", D_LOGLEVEL, CONF_FIELD(log_level), "info", 0, 0, NULL, NULL,
 	  "Least severe message written to the log: error, warn, info or debug.", 0 },
@@ -181,6 +191,43 @@ static const struct directive top_directives[] = {
 	{ "log_queue", D_INT, CONF_FIELD(log_queue), "4096", 16, 16777216, NULL, NULL,
 	  "Request log rows that may wait for the writer; beyond, rows are dropped and counted.",
 	  0 },
+	{ "slow_start", D_DURATION, CONF_FIELD(slow_start_ms), "30s", 0, 600000, NULL, NULL,
+	  "A node that recovers (its breaker closes, its ejection ends, its checks pass "
+	  "again) takes part in picks with a probability that grows from 0 to 1 over this "
+	  "window, so its share of traffic ramps up; 0s turns slow start off.", 0 },
+	{ "health_check_interval", D_DURATION, CONF_FIELD(health_check_interval_ms), "0s", 0,
+	  3600000, NULL, NULL,
+	  "Active health checks: every node is asked this often (a GET of its check path); "
+	  "a node that fails health_check_unhealthy checks in a row is down (takes no "
+	  "traffic) until it passes health_check_healthy in a row. 0s: no active checks "
+	  "(breakers and ejection still judge the traffic).", 0 },
+	{ "health_check_timeout", D_DURATION, CONF_FIELD(health_check_timeout_ms), "2s", 100,
+	  60000, NULL, NULL, "Time a check has from connecting to the status line.", 0 },
+	{ "health_check_path", D_STRING, CONF_FIELD(health_check_path), NULL, 0, 0, NULL,
+	  check_check_path,
+	  "Path asked by the checks, after the node URL's scheme://host:port; unset: by "
+	  "provider (/v1/models for openai, openai-compatible and azure nodes, /api/tags "
+	  "for ollama, / for the others). An answer below 500 within the timeout passes.",
+	  0 },
+	{ "health_check_healthy", D_INT, CONF_FIELD(health_check_healthy), "2", 1, 100, NULL,
+	  NULL, "Checks in a row that a down node must pass to take traffic again.", 0 },
+	{ "health_check_unhealthy", D_INT, CONF_FIELD(health_check_unhealthy), "3", 1, 100,
+	  NULL, NULL, "Checks in a row that a node must fail to be down.", 0 },
+	{ "breaker_failures", D_INT, CONF_FIELD(breaker_failures), "5", 1, 1000, NULL, NULL,
+	  "Failures in a row (connect errors, timeouts, 5xx) that open a node's circuit "
+	  "breaker: the node takes nothing until one half-open probe succeeds.", 0 },
+	{ "breaker_open", D_DURATION, CONF_FIELD(breaker_open_ms), "5s", 100, 600000, NULL,
+	  NULL, "How long a breaker stays open the first time; each failed probe doubles it, "
+	  "up to 12 times this (60s by default).", 0 },
+	{ "outlier_failures", D_INT, CONF_FIELD(outlier_failures), "5", 1, 1000, NULL, NULL,
+	  "Failures in a row that eject a node from its routes' pools (passive outlier "
+	  "detection).", 0 },
+	{ "outlier_ejection", D_DURATION, CONF_FIELD(outlier_ejection_ms), "30s", 100, 3600000,
+	  NULL, NULL, "Ejection time, times the node's ejections so far, up to 10 times this.",
+	  0 },
+	{ "max_ejected_percent", D_INT, CONF_FIELD(max_ejected_percent), "50", 0, 100, NULL,
+	  NULL, "Most of a route's pool that may be ejected at once (at least one node of a "
+	  "pool of two or more); 0: no ejection.", 0 },
 	{ "nodes", D_NODES, CONF_FIELD(nodes), NULL, 0, 0, NULL, NULL,
 	  "Upstream nodes, each a mapping described under Node entries. "
 	  "Nodes defined here are read-only to the command line.", 0 },
@@ -1193,6 +1240,7 @@ void aigw_conf_release(struct aigw_conf *c)
 	free(c->path);
 	free(c->listen);
 	free(c->admin_listen);
+	free(c->health_check_path);
 	aigw_nodes_free(c->nodes, c->n_nodes);
 	aigw_routes_free(c->routes, c->n_routes);
 	aigw_aliases_free(c->aliases, c->n_aliases);

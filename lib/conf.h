@@ -35,6 +35,14 @@ struct aigw_conf {
 	int64_t header_timeout_ms, body_timeout_ms, idle_timeout_ms;
 	int64_t upstream_timeout_ms, drain_timeout_ms;
 	int64_t log_queue;         /* request log rows waiting for the writer */
+	int64_t slow_start_ms;     /* a recovered node's ramp; 0: none */
+	/* active health checks of every node; interval 0: none */
+	int64_t health_check_interval_ms, health_check_timeout_ms;
+	int64_t health_check_healthy, health_check_unhealthy;
+	char *health_check_path;   /* NULL: by provider */
+	/* circuit breakers and outlier ejection (at start only) */
+	int64_t breaker_failures, breaker_open_ms;
+	int64_t outlier_failures, outlier_ejection_ms, max_ejected_percent;
 	struct aigw_node *nodes;   /* origin YAML, where = "file:line:col" */
 	size_t n_nodes;
 	struct aigw_route *routes; /* origin YAML */

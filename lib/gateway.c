@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -94,6 +95,8 @@ struct aigw_gateway {
 	/* Settings a reload may change while requests run. */
 	atomic_int auth;
 	_Atomic int64_t upstream_timeout_ms;
+	_Atomic int64_t slow_start_ms;
+	struct aigw_health_check_conf check; /* every node's; control thread */
 	/* Settings fixed at start (the listener and its limits): a reload
 	 * that changes them says a restart is needed. */
 	struct aigw_conf started;
@@ -255,12 +258,16 @@ static void rebuild_balancers(struct worker *w, const struct aigw_snapshot *old)
 {
 	struct aigw_balancer *prev = w->balancers;
 	size_t n_prev = w->n_balancers;
+	struct aigw_balance_params params;
+
+	aigw_balance_params_default(&params);
+	params.slow_start_ms = (uint64_t)atomic_load(&w->gw->slow_start_ms);
 
 	w->n_balancers = w->snap->cat.n_routes;
 	w->balancers = aigw_calloc(w->n_balancers ? w->n_balancers : 1, sizeof(*w->balancers));
 	for (size_t i = 0; i < w->n_balancers; i++) {
 		const struct aigw_route *r = &w->snap->cat.routes[i];
-		aigw_balancer_init(&w->balancers[i], r->policy, w->snap->routes[i].n);
+		aigw_balancer_init2(&w->balancers[i], r->policy, w->snap->routes[i].n, &params);
 		for (size_t k = 0; old && k < n_prev && k < old->cat.n_routes; k++) {
 			const struct aigw_route *o = &old->cat.routes[k];
 			if (strcmp(o->name, r->name) != 0 || o->policy != r->policy)
@@ -324,6 +331,42 @@ static void keep_conf(struct aigw_gateway *gw, const struct aigw_conf *conf)
 	gw->conf = copy;
 }
 
+/* Settings of aigw.yaml the balancers and the health module take from
+ * the gateway: kept at the start and on SIGHUP (a database change reloads
+ * with the nodes and routes only). */
+static void keep_routing_conf(struct aigw_gateway *gw, const struct aigw_conf *conf)
+{
+	struct aigw_health_check_conf *k = &gw->check;
+
+	atomic_store(&gw->slow_start_ms, conf->slow_start_ms);
+	aigw_health_check_conf_init(k);
+	k->enabled = conf->health_check_interval_ms > 0;
+	if (k->enabled) {
+		k->interval_ms = (uint64_t)conf->health_check_interval_ms;
+		k->timeout_ms = (uint64_t)conf->health_check_timeout_ms;
+		k->healthy_threshold = (unsigned)conf->health_check_healthy;
+		k->unhealthy_threshold = (unsigned)conf->health_check_unhealthy;
+		aigw_strlcpy(k->path, conf->health_check_path ? conf->health_check_path : "",
+			     sizeof(k->path));
+	}
+}
+
+/* The health module follows the snapshot's nodes, each checked as the
+ * configuration says. */
+static int sync_health(struct aigw_gateway *gw, const struct aigw_snapshot *s,
+		       struct aigw_err *err)
+{
+	struct aigw_health_check_conf *checks =
+		aigw_calloc(s->cat.n_nodes ? s->cat.n_nodes : 1, sizeof(*checks));
+	int rc;
+
+	for (size_t i = 0; i < s->cat.n_nodes; i++)
+		checks[i] = gw->check;
+	rc = aigw_health_sync(gw->health, s->cat.nodes, s->cat.n_nodes, checks, err);
+	free(checks);
+	return rc;
+}
+
 int aigw_gateway_reload(struct aigw_gateway *gw, const struct aigw_conf *conf,
 			struct aigw_err *err)
 {
@@ -337,6 +380,7 @@ int aigw_gateway_reload(struct aigw_gateway *gw, const struct aigw_conf *conf,
 		const struct aigw_conf *o = &gw->started;
 		atomic_store(&gw->auth, conf->auth);
 		atomic_store(&gw->upstream_timeout_ms, conf->upstream_timeout_ms);
+		keep_routing_conf(gw, conf);
 		/* (listen and workers may come from options, so they are not
 		 * compared: they too only change at a start.) */
 		if (o->max_header_bytes != conf->max_header_bytes ||
@@ -346,9 +390,16 @@ int aigw_gateway_reload(struct aigw_gateway *gw, const struct aigw_conf *conf,
 		    o->idle_timeout_ms != conf->idle_timeout_ms || o->log_queue != conf->log_queue)
 			aigw_log_warn("limits, client timeouts and log_queue take effect at the "
 				      "next start, not on reload");
+		if (o->breaker_failures != conf->breaker_failures ||
+		    o->breaker_open_ms != conf->breaker_open_ms ||
+		    o->outlier_failures != conf->outlier_failures ||
+		    o->outlier_ejection_ms != conf->outlier_ejection_ms ||
+		    o->max_ejected_percent != conf->max_ejected_percent)
+			aigw_log_warn("breaker and ejection settings take effect at the next "
+				      "start, not on reload");
 	}
 	keep_conf(gw, conf);
-	if (gw->health && aigw_health_sync(gw->health, s->cat.nodes, s->cat.n_nodes, NULL, err)) {
+	if (gw->health && sync_health(gw, s, err)) {
 		aigw_snapshot_unref(s);
 		return AIGW_EFAIL;
 	}
@@ -2131,6 +2182,24 @@ static int register_metrics(struct aigw_gateway *gw, struct aigw_err *err)
 	return 0;
 }
 
+/* Breakers and ejection as aigw.yaml says (fixed at the start). */
+static struct aigw_health *new_health(const struct aigw_conf *conf, struct aigw_err *err)
+{
+	struct aigw_health_conf hc;
+
+	aigw_health_conf_init(&hc);
+	hc.breaker_failures = (unsigned)conf->breaker_failures;
+	hc.open_base_ms = (uint64_t)conf->breaker_open_ms;
+	hc.open_max_ms = hc.open_base_ms * 12;
+	hc.outlier_failures = (unsigned)conf->outlier_failures;
+	hc.eject_base_ms = (uint64_t)conf->outlier_ejection_ms;
+	hc.eject_max_ms = hc.eject_base_ms * 10;
+	hc.max_eject_percent = (unsigned)conf->max_ejected_percent;
+	if (!hc.max_eject_percent) /* 0 is "the default" to the module: no ejection */
+		hc.outlier_failures = UINT_MAX;
+	return aigw_health_new(&hc, err);
+}
+
 int aigw_gateway_new(struct aigw_gateway **out, const struct aigw_conf *conf,
 		     const char *db_path, struct aigw_err *err)
 {
@@ -2141,7 +2210,10 @@ int aigw_gateway_new(struct aigw_gateway **out, const struct aigw_conf *conf,
 	pthread_mutex_init(&gw->mu, NULL);
 	atomic_init(&gw->auth, conf->auth);
 	atomic_init(&gw->upstream_timeout_ms, conf->upstream_timeout_ms);
+	atomic_init(&gw->slow_start_ms, 0);
+	keep_routing_conf(gw, conf);
 	gw->started = *conf;
+	gw->started.health_check_path = NULL;
 	gw->started.listen = NULL; /* only compared field by field below */
 	gw->started.nodes = NULL;
 	gw->started.routes = NULL;
@@ -2166,7 +2238,7 @@ int aigw_gateway_new(struct aigw_gateway **out, const struct aigw_conf *conf,
 	gw->started.n_aliases = gw->started.n_prices = 0;
 	if ((rc = aigw_store_open(&gw->store, db_path, 0, err)))
 		goto fail;
-	if (!(gw->accounts = aigw_accounts_new(err)) || !(gw->health = aigw_health_new(NULL, err))) {
+	if (!(gw->accounts = aigw_accounts_new(err)) || !(gw->health = new_health(conf, err))) {
 		rc = AIGW_EFAIL;
 		goto fail;
 	}

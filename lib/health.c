@@ -18,6 +18,7 @@
 
 #include "clock.h"
 #include "curl_dl.h"
+#include "log.h"
 #include "mem.h"
 #include "rand.h"
 #include "str.h"
@@ -473,6 +474,8 @@ static void maybe_eject(struct aigw_health *h, struct hnode *n, const char *cons
 								 : c->eject_base_ms * count;
 		atomic_store(&n->ejected_until, now_ms + min_u64(ms, c->eject_max_ms));
 		atomic_store(&n->outlier_failures, 0);
+		aigw_log_warn("node %s: ejected for %llu ms (ejection %u)", n->name,
+			      (unsigned long long)min_u64(ms, c->eject_max_ms), count);
 	}
 	pthread_mutex_unlock(&h->eject_lock);
 }
@@ -487,6 +490,7 @@ static void breaker_success(struct aigw_health *h, struct hnode *n, uint64_t now
 			atomic_store(&n->open_ms, 0);
 			atomic_store(&n->recovered, now_ms);
 			n->probes = 0;
+			aigw_log_info("node %s: circuit closed (a probe succeeded)", n->name);
 		}
 		pthread_mutex_unlock(&n->lock);
 	}
@@ -497,6 +501,7 @@ static void breaker_success(struct aigw_health *h, struct hnode *n, uint64_t now
 static void open_breaker(struct aigw_health *h, struct hnode *n, uint64_t now_ms, uint64_t ms)
 {
 	(void)h;
+	aigw_log_warn("node %s: circuit open for %llu ms", n->name, (unsigned long long)ms);
 	atomic_store(&n->open_ms, ms);
 	atomic_store(&n->open_until, now_ms + ms);
 	atomic_store(&n->failures, 0);
@@ -926,13 +931,18 @@ static void apply_check(struct hnode *n, const struct check_result *r, uint64_t 
 		if (atomic_load(&n->down) && n->check_passes >= n->check.healthy_threshold) {
 			atomic_store(&n->down, false);
 			atomic_store(&n->recovered, now);
+			aigw_log_info("node %s: up again after %u checks passed", n->name,
+				      n->check_passes);
 		}
 	} else {
 		n->check_passes = 0;
 		if (n->check_fails < UINT32_MAX)
 			n->check_fails++;
-		if (n->check_fails >= n->check.unhealthy_threshold)
+		if (n->check_fails >= n->check.unhealthy_threshold && !atomic_load(&n->down)) {
 			atomic_store(&n->down, true);
+			aigw_log_warn("node %s: down after %u failed checks (%s)", n->name,
+				      n->check_fails, n->check_error);
+		}
 	}
 }
 

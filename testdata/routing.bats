@@ -126,3 +126,134 @@ two_nodes() {
 	[ "$CODE" = 503 ] && [ "$(jq -r .error.code <<<"$BODY")" = no_node_available ] || fail "$CODE $BODY"
 	[ "$(header retry-after)" -ge 1 ] || fail "no Retry-After"
 }
+
+BODY_JSON='{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+
+# three_nodes ROUTE-OPTION...: mocks a, b and c (20 ms answers) as route
+# chat; key; serve with aigw.yaml in the test directory when it exists.
+three_nodes() {
+	local n
+	for n in a b c; do
+		start_mock --latency 20ms
+		aigw nodes add "$n" --url "$MOCK_URL" --provider openai -q >/dev/null
+	done
+	aigw route add chat --path /v1 --nodes a,b,c "$@" -q >/dev/null
+	KEY=$(aigw keys create --name t -q)
+	AUTH="Authorization: Bearer $KEY"
+	if [ -f aigw.yaml ]; then start_serve --config aigw.yaml; else start_serve; fi
+}
+
+# load SECONDS RATE: aigw bench against the gateway, its JSON in bench.json.
+load_run() {
+	aigw bench "$URL/v1/chat/completions" --rate "$2" -c 32 -d "$1" -H "$AUTH" \
+		--body "$BODY_JSON" --json >"$TEST_DIR/bench.json" 2>"$TEST_DIR/bench.err"
+}
+
+no_failed_requests() {
+	local req ok
+	req=$(jq .requests "$TEST_DIR/bench.json")
+	ok=$(jq .ok "$TEST_DIR/bench.json")
+	[ "$req" -ge "$1" ] && [ "$req" = "$ok" ] || fail "requests $req, ok $ok: $(cat "$TEST_DIR/bench.json")"
+}
+
+@test "failover: a node killed in the middle of a run fails no request" {
+	three_nodes --retries 2
+	load_run 4s 50 &
+	local bench=$!
+	sleep 1.5
+	kill -9 "${MOCK_PIDS[0]}"
+	wait "$bench"
+	no_failed_requests 150
+	# a served before the kill and nothing after; the others took its share
+	[ "$(log_rows "node = 'a' and status = 200")" -gt 0 ]
+	[ "$(log_rows "node = 'b' and status = 200")" -gt 50 ]
+	[ "$(log_rows "node = 'c' and status = 200")" -gt 50 ]
+	eventually 2000 grep -q 'node a: circuit open' "$TEST_DIR/serve.err"
+}
+
+@test "recovery: a restarted node takes traffic again, ramping up over slow start" {
+	printf 'slow_start: 3s\nbreaker_open: 1s\noutlier_ejection: 1s\n' >aigw.yaml
+	three_nodes --retries 2
+	local port
+	port=$(sed -n 's/^listening on 127.0.0.1://p' "$TEST_DIR/mock0.out")
+	kill -9 "${MOCK_PIDS[0]}"
+	# traffic finds a dead and opens its breaker (1 s at first)
+	for i in $(seq 12); do
+		chat gpt-4o -H "$AUTH"
+		[ "$CODE" = 200 ] || fail "$i: $CODE $BODY"
+	done
+	eventually 2000 grep -q 'node a: circuit open' "$TEST_DIR/serve.err"
+	"$AIGW" mock --listen "127.0.0.1:$port" --workers 1 --latency 20ms \
+		>"$TEST_DIR/mock-again.out" 2>&1 3>&- &
+	MOCK_PIDS+=($!)
+	wait_addr "$TEST_DIR/mock-again.out" "$!" >/dev/null
+	local before
+	before=$(log_rows "node = 'a'")
+	# steady traffic: a probe closes the breaker within a second or two,
+	# then a's share ramps up over 3 s
+	load_run 7s 40
+	no_failed_requests 250
+	grep -q 'node a: circuit closed' "$TEST_DIR/serve.err" || fail "$(cat "$TEST_DIR/serve.err")"
+	[ "$(log_rows "node = 'a' and status = 200")" -gt $((before + 10)) ]
+	# within the ramp a takes less than a third of what it takes after it
+	local closed ramp after
+	closed=$(sql "select min(ts_ms) from request_log where node = 'a' and status = 200")
+	ramp=$(log_rows "node = 'a' and ts_ms < $closed + 1500")
+	after=$(log_rows "node = 'a' and ts_ms >= $closed + 3000 and ts_ms < $closed + 4500")
+	[ "$ramp" -lt "$after" ] || fail "ramp $ramp, after $after"
+}
+
+@test "flapping: a node that keeps failing and recovering costs the client nothing" {
+	three_nodes --retries 2
+	local port
+	port=$(sed -n 's/^listening on 127.0.0.1://p' "$TEST_DIR/mock0.out")
+	load_run 8s 40 &
+	local bench=$!
+	for i in 1 2 3; do
+		sleep 1
+		kill -9 "${MOCK_PIDS[0]}"
+		sleep 1
+		"$AIGW" mock --listen "127.0.0.1:$port" --workers 1 --latency 20ms \
+			>"$TEST_DIR/mock-flap$i.out" 2>&1 3>&- &
+		MOCK_PIDS[0]=$!
+		wait_addr "$TEST_DIR/mock-flap$i.out" "$!" >/dev/null
+	done
+	wait "$bench"
+	no_failed_requests 250
+}
+
+@test "health checks: a node failing its checks is down until they pass again" {
+	cat >aigw.yaml <<YAML
+health_check_interval: 200ms
+health_check_timeout: 500ms
+health_check_healthy: 2
+health_check_unhealthy: 2
+slow_start: 0s
+YAML
+	three_nodes
+	local port
+	port=$(sed -n 's/^listening on 127.0.0.1://p' "$TEST_DIR/mock0.out")
+	kill -9 "${MOCK_PIDS[0]}"
+	eventually 3000 grep -q 'node a: down after 2 failed checks' "$TEST_DIR/serve.err"
+	# down: no request goes to a, none fails (no retries configured)
+	for i in $(seq 9); do
+		chat gpt-4o -H "$AUTH"
+		[ "$CODE" = 200 ] || fail "$i: $CODE $BODY"
+	done
+	[ "$(log_rows "node = 'a'")" = 0 ]
+	"$AIGW" mock --listen "127.0.0.1:$port" --workers 1 >"$TEST_DIR/mock-up.out" 2>&1 3>&- &
+	MOCK_PIDS+=($!)
+	eventually 3000 grep -q 'node a: up again after 2 checks passed' "$TEST_DIR/serve.err"
+	for i in $(seq 9); do chat gpt-4o -H "$AUTH"; done
+	eventually 2000 code_is 3 log_rows "node = 'a' and status = 200"
+}
+
+@test "health checks: a bad setting is refused with its place in aigw.yaml" {
+	printf 'health_check_path: models\n' >aigw.yaml
+	run aigw serve --config aigw.yaml --listen 127.0.0.1:0
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"aigw.yaml:1"*"'models' is not a check path"* ]] || fail "$output"
+	printf 'health_check_unhealthy: 0\n' >aigw.yaml
+	run aigw serve --config aigw.yaml --listen 127.0.0.1:0
+	[ "$status" -ne 0 ] && [[ "$output" == *health_check_unhealthy* ]] || fail "$output"
+}
