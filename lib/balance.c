@@ -71,6 +71,8 @@ void aigw_balance_carry(struct aigw_balancer *to, size_t i, const struct aigw_ba
 		return;
 	to->node[i] = from->node[j];
 	to->node[i].in_flight = 0;
+	to->node[i].pending_n = 0;
+	to->node[i].pending_sum_ms = 0;
 }
 
 /* ---- estimates shared by the policies ---- */
@@ -171,6 +173,11 @@ static void adaptive_scores(const struct aigw_balancer *b,
 		if (!take_part[i])
 			continue;
 		est = (nd->sum_latency_us * f + p->adaptive_prior * best) / (weight + p->adaptive_prior);
+		if (nd->pending_n && now_ms) {
+			double age_us = ((double)now_ms - nd->pending_sum_ms / nd->pending_n) * 1000;
+			if (2 * age_us > est)
+				est = 2 * age_us;
+		}
 		failed = nd->sum_failed * f / (weight + p->adaptive_prior);
 		limited = nd->sum_limited * f / (weight + p->adaptive_prior);
 		s = est * ((double)nd->in_flight + 1) *
@@ -372,8 +379,13 @@ int aigw_balance_pick_at(struct aigw_balancer *b, const struct aigw_balance_cand
 		i = pick_round_robin(b);
 		break;
 	}
-	if (i >= 0)
+	if (i >= 0) {
 		b->node[i].in_flight++;
+		if (now_ms) {
+			b->node[i].pending_n++;
+			b->node[i].pending_sum_ms += (double)now_ms;
+		}
+	}
 	return i;
 }
 
@@ -384,12 +396,26 @@ int aigw_balance_pick(struct aigw_balancer *b, const struct aigw_balance_candida
 
 /* ---- observing ---- */
 
+/* One pending pick ends; started_ms < 0: unknown (the mean is taken). */
+static void pending_end(struct aigw_balance_node *nd, double started_ms)
+{
+	if (!nd->pending_n)
+		return;
+	if (started_ms < 0 || nd->pending_n == 1)
+		started_ms = nd->pending_sum_ms / nd->pending_n;
+	nd->pending_n--;
+	nd->pending_sum_ms -= started_ms;
+	if (!nd->pending_n || nd->pending_sum_ms < 0)
+		nd->pending_sum_ms = 0;
+}
+
 void aigw_balance_release_pick(struct aigw_balancer *b, int idx)
 {
 	if (idx < 0 || (size_t)idx >= b->n)
 		return;
 	if (b->node[idx].in_flight)
 		b->node[idx].in_flight--;
+	pending_end(&b->node[idx], -1);
 }
 
 /* Adopts a higher sample at once, decays toward a lower one with time
@@ -464,6 +490,7 @@ void aigw_balance_observe(struct aigw_balancer *b, int idx, const struct aigw_ba
 	nd = &b->node[idx];
 	if (nd->in_flight)
 		nd->in_flight--;
+	pending_end(nd, (double)now_ms - (double)o->latency_us / 1000);
 	observe_ewma(b, nd, o, now_ms);
 	if (b->policy == AIGW_POLICY_ADAPTIVE)
 		observe_adaptive(b, nd, o, now_ms);

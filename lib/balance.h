@@ -111,6 +111,10 @@ struct aigw_balance_node {
 	bool ok_measured;   /* the same over successful answers only, */
 	double ok_ewma_us;  /* which the failure penalty is a multiple of */
 	uint64_t ok_ewma_ms;
+	/* picks in flight made with a clock: their number and the sum of
+	 * their pick times (ms), for the mean age of what is pending */
+	uint32_t pending_n;
+	double pending_sum_ms;
 	/* adaptive: time-discounted sums, as of adapt_ms */
 	uint64_t adapt_ms;
 	double sum_weight, sum_latency_us, sum_failed, sum_limited, sum_cost_weight, sum_cost;

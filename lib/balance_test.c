@@ -494,6 +494,42 @@ static void test_carry_keeps_learning(void **state)
 	aigw_balancer_release(&b);
 }
 
+/* adaptive: a request pending far longer than its node's answers take is
+ * evidence before its answer comes: the node is avoided at once. */
+static void test_adaptive_pending_age(void **state)
+{
+	struct aigw_balancer b;
+	struct aigw_balance_params p;
+	struct aigw_balance_candidate c[2] = { C(1), C(1) };
+	struct aigw_balance_obs fast = { 20000, 0, false, false, -1 };
+	(void)state;
+
+	aigw_balance_params_default(&p);
+	p.adaptive_epsilon = 0;
+	aigw_balancer_init2(&b, AIGW_POLICY_ADAPTIVE, 2, &p);
+	for (int i = 0; i < 2; i++) { /* both answer in 20 ms */
+		b.node[i].in_flight++;
+		aigw_balance_observe(&b, i, &fast, 900);
+	}
+	c[1].eligible = false;
+	assert_int_equal(aigw_balance_pick_at(&b, c, 1000), 0); /* pending from 1000 */
+	c[1].eligible = true;
+	c[0].eligible = false;
+	assert_int_equal(aigw_balance_pick_at(&b, c, 1190), 1);
+	assert_int_equal(aigw_balance_pick_at(&b, c, 1190), 1);
+	c[0].eligible = true;
+	/* 0: one in flight for 200 ms; 1: two for 10 ms. By in flight and
+	 * answers alone 0 would win (20 x 2 < 20 x 3). */
+	assert_int_equal(aigw_balance_pick_at(&b, c, 1200), 1);
+	/* its answer comes (slow) and ends the pending pick */
+	struct aigw_balance_obs slow = { 250000, 0, false, false, -1 };
+	aigw_balance_observe(&b, 0, &slow, 1250);
+	assert_int_equal(b.node[0].pending_n, 0);
+	aigw_balance_release_pick(&b, 1);
+	assert_int_equal(b.node[1].pending_n, 2);
+	aigw_balancer_release(&b);
+}
+
 static void test_prefer_cheap_within_bound(void **state)
 {
 	struct aigw_balancer b;
@@ -603,6 +639,7 @@ int main(void)
 		cmocka_unit_test(test_simulation_slow_middle_third),
 		cmocka_unit_test(test_prefer_cheap_within_bound),
 		cmocka_unit_test(test_carry_keeps_learning),
+		cmocka_unit_test(test_adaptive_pending_age),
 		cmocka_unit_test(test_slow_start_ramp),
 		cmocka_unit_test(test_explain_slow_start),
 	};

@@ -4,7 +4,9 @@
 # from when each request was due), once per policy and scenario
 # (scripts/bench/routing.scenarios). Prints, per scenario and policy, p50,
 # p99 and p99.9 latency, client-visible errors, and the retries serve made
-# (from its log) against the requests it took.
+# (from its log) against the requests it took, and node a's share of the
+# answers in the last third ("a last3": after a slow spell, has the
+# policy noticed that a recovered?).
 #
 #   scripts/bench/routing.sh [SECONDS] [RATE] [POLICIES] [SCENARIOS]
 #
@@ -24,7 +26,7 @@ here=$(cd "$(dirname "$0")/../.." && pwd)
 AIGW=${AIGW:-$here/aigw}
 name=routing.sh
 . "$(dirname "$0")/common.sh"
-require_tools jq
+require_tools jq sqlite3
 
 third=$((dur / 3))s
 
@@ -69,21 +71,26 @@ run_one() { # scenario-line policy
 		mkdir -p "$ROUTING_KEEP" && cp "$work/run/aigw.db" "$ROUTING_KEEP/$sname-$policy.db"
 		cp "$work/run/serve.err" "$ROUTING_KEEP/$sname-$policy.err"
 	fi
-	local retries
+	local retries share
 	retries=$(grep -c 'retrying in' "$work/run/serve.err" || true)
-	jq -r --arg s "$sname" --arg p "$policy" --arg r "$retries" \
-		'[$s, $p, .latency_us.p50, .latency_us.p99, .latency_us["p99.9"], .requests, (.requests - .ok), ($r | tonumber)] | @tsv' \
+	# node a's share of the answers in the last third (after a slow spell
+	# ends: does the policy notice that the node recovered?)
+	share=$(sqlite3 "$work/run/aigw.db" "with t as (select min(ts_ms) + $((dur * 2000 / 3)) as s
+		from request_log) select round(100.0 * sum(node = 'a') / count(*), 1)
+		from request_log, t where ts_ms >= t.s")
+	jq -r --arg s "$sname" --arg p "$policy" --arg r "$retries" --arg a "${share:-0}" \
+		'[$s, $p, .latency_us.p50, .latency_us.p99, .latency_us["p99.9"], .requests, (.requests - .ok), ($r | tonumber), ($a | tonumber)] | @tsv' \
 		"$work/run/bench.json"
 }
 
-printf '%-12s %-12s %9s %9s %9s %8s %7s %8s\n' scenario policy "p50 ms" "p99 ms" "p99.9 ms" requests errors retries
+printf '%-12s %-12s %9s %9s %9s %8s %7s %8s %8s\n' scenario policy "p50 ms" "p99 ms" "p99.9 ms" requests errors retries "a last3"
 grep -v '^#' "$(dirname "$0")/routing.scenarios" | grep -v '^$' | while IFS= read -r line; do
 	sname=${line%%|*}
 	if [ -n "$only" ] && [[ ",$only," != *",$sname,"* ]]; then continue; fi
 	for policy in ${policies//,/ }; do
 		run_one "$line" "$policy" >>"$work/table" || continue
-		tail -1 "$work/table" | awk -F'\t' '{ printf "%-12s %-12s %9.1f %9.1f %9.1f %8d %7d %8d\n",
-			$1, $2, $3 / 1000, $4 / 1000, $5 / 1000, $6, $7, $8 }'
+		tail -1 "$work/table" | awk -F'\t' '{ printf "%-12s %-12s %9.1f %9.1f %9.1f %8d %7d %8d %7.1f%%\n",
+			$1, $2, $3 / 1000, $4 / 1000, $5 / 1000, $6, $7, $8, $9 }'
 	done
 done
 awk -F'\t' '{ p99[$1 "/" $2] = $4; s[$1] = 1; pol[$2] = 1 }
