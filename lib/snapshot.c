@@ -74,8 +74,7 @@ int aigw_snapshot_build(const struct aigw_conf *conf, struct aigw_store *store,
 		const struct aigw_node *n = &s->cat.nodes[i];
 		const char *v = n->api_key_env ? getenv(n->api_key_env) : NULL;
 		s->nodes[i].node = n;
-		s->nodes[i].credential = v && *v ? aigw_strdup(v) : NULL;
-		s->nodes[i].credential_missing = n->api_key_env && !s->nodes[i].credential;
+		s->nodes[i].credential_missing = n->api_key_env && !(v && *v);
 	}
 	s->routes = aigw_calloc(s->cat.n_routes ? s->cat.n_routes : 1, sizeof(*s->routes));
 	for (size_t i = 0; i < s->cat.n_routes; i++) {
@@ -109,13 +108,6 @@ fail:
 
 static void destroy(struct aigw_snapshot *s)
 {
-	for (size_t i = 0; i < s->cat.n_nodes; i++) {
-		if (s->nodes[i].credential) {
-			/* Do not leave a secret behind in freed memory. */
-			memset(s->nodes[i].credential, 0, strlen(s->nodes[i].credential));
-			free(s->nodes[i].credential);
-		}
-	}
 	for (size_t i = 0; i < s->cat.n_routes; i++)
 		free(s->routes[i].node);
 	free(s->nodes);

@@ -1,5 +1,5 @@
 /* snapshot: the read-mostly state a running gateway consults on every
- * request — routes, nodes with their credentials, the API key index and
+ * request — routes, nodes, the API key index and
  * the model list — built once, then never changed.
  *
  * A change (a CLI write noticed through the store's config_version, a
@@ -24,11 +24,10 @@
 
 struct aigw_snapshot_node {
 	const struct aigw_node *node; /* into cat */
-	/* The value of the node's api_key_env variable, read when the
-	 * snapshot was built; NULL when the node names none or it is unset.
-	 * Never logged, never shown. */
-	char *credential;
-	bool credential_missing;      /* a variable is named but not set */
+	/* The node names an api_key_env variable that is not set (or empty)
+	 * when the snapshot is built: serve warns. Requests take their
+	 * credentials from lib/accounts, which reads the variables itself. */
+	bool credential_missing;
 };
 
 struct aigw_snapshot_route {
