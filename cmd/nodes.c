@@ -10,7 +10,7 @@
 #include "records.h"
 
 enum { O_URL, O_PROVIDER, O_TYPE, O_REGION, O_WEIGHT, O_MODELS, O_API_KEY_ENV,
-       O_PROXY, O_MAX_CONC, O_STANDBY, O_REPLACE };
+       O_PROXY, O_MAX_CONC, O_COST, O_STANDBY, O_REPLACE };
 
 static const struct aigw_opt opts[] = {
 	[O_URL] = { 0, "url", AIGW_OPT_VALUE, "URL", "base URL of the upstream (http or https)", NULL },
@@ -26,15 +26,16 @@ static const struct aigw_opt opts[] = {
 	[O_PROXY] = { 0, "proxy", AIGW_OPT_VALUE, "URL",
 		      "outbound HTTP proxy http://host:port for every account of the node (empty removes it)", NULL },
 	[O_MAX_CONC] = { 0, "max-concurrency", AIGW_OPT_VALUE, "N", "requests in flight allowed at once (0 = unlimited)", NULL },
+	[O_COST] = { 0, "cost", AIGW_OPT_VALUE, "C", "price of its answers in cents per million tokens, for routes preferring cheap nodes (-1 = unknown)", NULL },
 	[O_STANDBY] = { 0, "standby", AIGW_OPT_NEGFLAG, NULL, "keep the node in reserve until the active pool runs short", NULL },
 	[O_REPLACE] = { 0, "replace", AIGW_OPT_FLAG, NULL, "update nodes that already exist instead of failing", NULL },
 };
 
 static const int add_opts[] = { O_URL | AIGW_OPT_REQUIRED, O_PROVIDER | AIGW_OPT_REQUIRED,
 				O_TYPE, O_REGION, O_WEIGHT, O_MODELS, O_API_KEY_ENV,
-				O_PROXY, O_MAX_CONC, O_STANDBY, AIGW_OPT_END };
+				O_PROXY, O_MAX_CONC, O_COST, O_STANDBY, AIGW_OPT_END };
 static const int update_opts[] = { O_URL, O_PROVIDER, O_TYPE, O_REGION, O_WEIGHT, O_MODELS,
-				   O_API_KEY_ENV, O_PROXY, O_MAX_CONC, O_STANDBY, AIGW_OPT_END };
+				   O_API_KEY_ENV, O_PROXY, O_MAX_CONC, O_COST, O_STANDBY, AIGW_OPT_END };
 static const int import_opts[] = { O_REPLACE, AIGW_OPT_END };
 static const int no_opts[] = { AIGW_OPT_END };
 static const char *const node_arg[] = { "node", NULL };
@@ -59,7 +60,7 @@ const struct aigw_cmdspec cmd_nodes_spec = {
 
 struct holders {
 	int provider, type;
-	int64_t weight, max_conc;
+	int64_t weight, max_conc, cost;
 	bool standby;
 	struct aigw_strv models;
 };
@@ -92,6 +93,11 @@ static int gather(struct cli *cli, struct aigw_node_changes *c, struct holders *
 		if ((rc = cli_int(cli, O_MAX_CONC, 0, AIGW_NODE_CONCURRENCY_MAX, &h->max_conc)))
 			return rc;
 		c->max_concurrency = &h->max_conc;
+	}
+	if (cli_has(cli, O_COST)) {
+		if ((rc = cli_int(cli, O_COST, -1, AIGW_NODE_COST_MAX, &h->cost)))
+			return rc;
+		c->cost = &h->cost;
 	}
 	if (cli_has(cli, O_MODELS)) {
 		if ((rc = cli_list(cli, O_MODELS, &h->models)))
@@ -144,6 +150,8 @@ static void show_node(struct cli *cli, const struct aigw_node *n)
 		cli_field(cli, "concurrency", "%lld", (long long)n->max_concurrency);
 	else
 		cli_field(cli, "concurrency", "unlimited");
+	if (n->cost >= 0)
+		cli_field(cli, "cost", "%lld", (long long)n->cost);
 	cli_field(cli, "standby", "%s", n->standby ? "yes" : "no");
 	cli_field(cli, "state", "%s", aigw_node_state_names[n->state]);
 	cli_field(cli, "source", "%s", n->where ? n->where : "database");
@@ -253,7 +261,7 @@ int cmd_nodes(struct cli *cli)
 	if ((rc = gather(cli, &changes, &h)))
 		goto out;
 	if (strcmp(verb, "update") == 0 && !changes.url && !changes.provider && !changes.type &&
-	    !changes.region && !changes.weight && !changes.max_concurrency && !changes.models &&
+	    !changes.region && !changes.weight && !changes.max_concurrency && !changes.cost && !changes.models &&
 	    !changes.api_key_env && !changes.proxy && !changes.standby) {
 		rc = cli_failf(cli, AIGW_EINVAL, "nothing to update (give at least one option)");
 		goto out;
@@ -299,6 +307,8 @@ int cmd_nodes(struct cli *cli)
 			goto out;
 		}
 		n.max_concurrency = h.max_conc;
+		if (changes.cost)
+			n.cost = h.cost;
 		n.standby = h.standby;
 		struct write_job job = { .conf = conf, .node = &n };
 		if (cli_write(cli, add_node, &job, &err))

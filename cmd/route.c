@@ -11,7 +11,7 @@
 #include "routes.h"
 
 enum { O_PATH, O_METHOD, O_MODEL, O_NODES, O_POLICY, O_RETRIES, O_TIMEOUT, O_CONNECT_TIMEOUT,
-       O_FIRST_BYTE_TIMEOUT, O_IDLE_TIMEOUT, O_FALLBACK, O_HEADER };
+       O_FIRST_BYTE_TIMEOUT, O_IDLE_TIMEOUT, O_FALLBACK, O_HEADER, O_PREFER_CHEAP };
 
 static const struct aigw_opt opts[] = {
 	[O_PATH] = { 0, "path", AIGW_OPT_VALUE, "PREFIX", "path prefix the route serves (matched at / boundaries)", NULL },
@@ -29,12 +29,14 @@ static const struct aigw_opt opts[] = {
 	[O_FALLBACK] = { 0, "fallback", AIGW_OPT_VALUE, "ROUTE", "route to try when every node of this one has failed", "route" },
 	[O_HEADER] = { 'H', "header", AIGW_OPT_LIST, "'K: V'",
 		       "a header the request must carry (add); a header of the request (test)", NULL },
+	[O_PREFER_CHEAP] = { 0, "prefer-cheap", AIGW_OPT_VALUE, "PCT",
+			     "prefer the cheapest nodes (node cost) among those within PCT percent of the best latency, e.g. 150 (0 = off)", NULL },
 };
 
 static const int add_opts[] = { O_PATH | AIGW_OPT_REQUIRED, O_NODES | AIGW_OPT_REQUIRED,
 				O_METHOD, O_MODEL, O_POLICY, O_RETRIES, O_TIMEOUT,
 				O_CONNECT_TIMEOUT, O_FIRST_BYTE_TIMEOUT, O_IDLE_TIMEOUT,
-				O_FALLBACK, O_HEADER, AIGW_OPT_END };
+				O_FALLBACK, O_HEADER, O_PREFER_CHEAP, AIGW_OPT_END };
 static const int test_opts[] = { O_MODEL, O_HEADER, AIGW_OPT_END };
 static const int no_opts[] = { AIGW_OPT_END };
 static const char *const route_arg[] = { "route", NULL };
@@ -87,6 +89,9 @@ static void show_route(struct cli *cli, const struct aigw_route *r)
 	cli_field(cli, "nodes", "%s", nodes);
 	cli_field(cli, "policy", "%s", aigw_policy_names[r->policy]);
 	cli_field(cli, "retries", "%lld", (long long)r->retries);
+	if (r->prefer_cheap)
+		cli_field(cli, "prefer_cheap", "within %lld%% of the best latency",
+			  (long long)r->prefer_cheap);
 	cli_field(cli, "timeout", "%s", shown_timeout(r->timeout_ms, "server default", d, sizeof(d)));
 	cli_field(cli, "connect_timeout", "%s",
 		  shown_timeout(r->connect_timeout_ms, "default (10s)", d, sizeof(d)));
@@ -165,6 +170,9 @@ static int do_add(struct cli *cli, const struct aigw_conf *conf)
 	}
 	if (cli_has(cli, O_RETRIES) &&
 	    (rc = cli_int(cli, O_RETRIES, 0, AIGW_ROUTE_RETRIES_MAX, &r.retries)))
+		goto out;
+	if (cli_has(cli, O_PREFER_CHEAP) &&
+	    (rc = cli_int(cli, O_PREFER_CHEAP, 0, 1000, &r.prefer_cheap)))
 		goto out;
 	if ((cli_has(cli, O_TIMEOUT) && (rc = cli_duration_ms(cli, O_TIMEOUT, &r.timeout_ms))) ||
 	    (cli_has(cli, O_CONNECT_TIMEOUT) &&

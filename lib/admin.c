@@ -646,6 +646,8 @@ static int node_patch_changes(const struct aigw_node *current, const cJSON *patc
 			ch->accounts_from = parsed;
 		else if (strcmp(f, "max_concurrency") == 0)
 			ch->max_concurrency = &parsed->max_concurrency;
+		else if (strcmp(f, "cost") == 0)
+			ch->cost = &parsed->cost;
 		else if (strcmp(f, "standby") == 0)
 			ch->standby = &parsed->standby;
 	}

@@ -28,6 +28,7 @@ void aigw_balance_params_default(struct aigw_balance_params *p)
 	p->adaptive_cost_weight = 0;
 	p->prefer_cheap = false;
 	p->cheap_latency_bound = 1.5;
+	p->cheap_explore = 0.02;
 	p->seed = 0;
 }
 
@@ -210,22 +211,30 @@ static bool choose_takers(struct aigw_balancer *b, const struct aigw_balance_can
 	if (!any)
 		for (size_t i = 0; i < b->n; i++)
 			take[i] = c[i].eligible;
-	if (!b->params.prefer_cheap)
+	/* a few picks ignore the preference, so that the latency of the
+	 * dearer nodes (the bound is measured against) stays known */
+	if (!b->params.prefer_cheap || rand_unit(b) < b->params.cheap_explore)
 		return true;
-	for (size_t i = 0; i < b->n; i++)
-		if (take[i] && b->node[i].measured && (best < 0 || b->node[i].ewma_us < best))
-			best = b->node[i].ewma_us;
+	/* the bound needs every latency: candidates not measured yet are
+	 * tried first (the policy picks among them) */
 	for (size_t i = 0; i < b->n; i++) {
-		bool near = !b->node[i].measured || best < 0 ||
-			    b->node[i].ewma_us <= best * b->params.cheap_latency_bound;
+		if (take[i] && !b->node[i].measured) {
+			for (size_t j = 0; j < b->n; j++)
+				take[j] = take[j] && !b->node[j].measured;
+			return true;
+		}
+		if (take[i] && (best < 0 || b->node[i].ewma_us < best))
+			best = b->node[i].ewma_us;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		bool near = best < 0 || b->node[i].ewma_us <= best * b->params.cheap_latency_bound;
 		if (take[i] && near && c[i].cost >= 0 && (cheapest < 0 || c[i].cost < cheapest))
 			cheapest = c[i].cost;
 	}
 	if (cheapest < 0)
 		return true; /* no known cost among the fast enough: no preference */
 	for (size_t i = 0; i < b->n; i++) {
-		bool near = !b->node[i].measured || best < 0 ||
-			    b->node[i].ewma_us <= best * b->params.cheap_latency_bound;
+		bool near = best < 0 || b->node[i].ewma_us <= best * b->params.cheap_latency_bound;
 		take[i] = take[i] && near && c[i].cost >= 0 && c[i].cost <= cheapest;
 	}
 	return true;

@@ -59,9 +59,13 @@
  *                the eligible ones all take part.
  *   prefer_cheap among the eligible candidates whose latency estimate (the
  *                peak EWMA, kept for every policy) is at most
- *                cheap_latency_bound times the best estimate (unmeasured
- *                ones count as within), only the cheapest known cost
- *                (cost >= 0) takes part; the policy then picks among those.
+ *                cheap_latency_bound times the best estimate, only the
+ *                cheapest known cost (cost >= 0) takes part; the policy
+ *                then picks among those. Candidates not measured yet are
+ *                picked first (among them, by the policy), so that every
+ *                latency is known.
+ *                cheap_explore of the picks ignore the preference, so the
+ *                estimates of the dearer nodes stay current.
  *
  * Parameters and their defaults (aigw_balance_params_default):
  *   slow_start_ms 30000, ewma_tau_ms 10000, failure_penalty_ms 1000,
@@ -69,7 +73,8 @@
  *   adaptive_tau_ms 2000, adaptive_epsilon 0.01, adaptive_prior 1,
  *   adaptive_ttfb_weight 0.5, adaptive_error_weight 8,
  *   adaptive_rate_limit_weight 8, adaptive_cost_weight 0,
- *   prefer_cheap false, cheap_latency_bound 1.5, seed 0 (a fixed seed). */
+ *   prefer_cheap false, cheap_latency_bound 1.5, cheap_explore 0.02,
+ *   seed 0 (a fixed seed). */
 #ifndef AIGW_BALANCE_H
 #define AIGW_BALANCE_H
 
@@ -99,6 +104,7 @@ struct aigw_balance_params {
 	double adaptive_cost_weight;       /* adaptive: score factor per relative cost */
 	bool prefer_cheap;                 /* pick the cheapest among the fast enough */
 	double cheap_latency_bound;        /* "fast enough": est <= best * this */
+	double cheap_explore;              /* share of picks without the preference */
 	uint64_t seed;                     /* random picks; 0: a fixed default */
 };
 

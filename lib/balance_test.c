@@ -541,6 +541,7 @@ static void test_prefer_cheap_within_bound(void **state)
 
 	aigw_balance_params_default(&p);
 	p.prefer_cheap = true;
+	p.cheap_explore = 0;
 	aigw_balancer_init2(&b, AIGW_POLICY_ROUND_ROBIN, 3, &p);
 	o = ok_ms(50);
 	aigw_balance_observe(&b, 0, &o, 0);
@@ -567,6 +568,41 @@ static void test_prefer_cheap_within_bound(void **state)
 	assert_int_equal(seen[0], 10);
 	assert_int_equal(seen[1], 10);
 	assert_int_equal(seen[2], 10);
+	aigw_balancer_release(&b);
+
+	/* by default 2% of picks ignore the preference (the others' latency
+	 * stays known): those mostly go to the two dearer nodes */
+	p.cheap_explore = 0.02;
+	aigw_balancer_init2(&b, AIGW_POLICY_ROUND_ROBIN, 3, &p);
+	for (int i = 0; i < 3; i++) {
+		o = ok_ms(50);
+		aigw_balance_observe(&b, i, &o, 0);
+	}
+	c[0].cost = 10;
+	c[1].cost = 1;
+	c[2].cost = 5;
+	int other = 0;
+	for (int i = 0; i < 10000; i++) {
+		int k = aigw_balance_pick_at(&b, c, 0);
+		other += k != 1;
+		aigw_balance_release_pick(&b, k);
+	}
+	assert_in_range(other, 80, 260);
+	aigw_balancer_release(&b);
+
+	/* nodes not measured yet are picked first, the cheapest included */
+	p.cheap_explore = 0;
+	aigw_balancer_init2(&b, AIGW_POLICY_ROUND_ROBIN, 3, &p);
+	int first[3] = { 0 };
+	for (int i = 0; i < 3; i++) {
+		int k = aigw_balance_pick_at(&b, c, 0);
+		first[k]++;
+		o = ok_ms(k == 1 ? 300 : 50); /* the cheapest is slow */
+		aigw_balance_observe(&b, k, &o, 0);
+	}
+	assert_true(first[0] == 1 && first[1] == 1 && first[2] == 1);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(aigw_balance_pick_at(&b, c, 0), 2); /* cost 5, fast */
 	aigw_balancer_release(&b);
 }
 

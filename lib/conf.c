@@ -275,6 +275,9 @@ static const struct directive node_directives[] = {
 	{ "max_concurrency", D_INT, NODE_FIELD(max_concurrency), "0", 0,
 	  AIGW_NODE_CONCURRENCY_MAX, NULL, NULL,
 	  "Most requests in flight to the node at once; 0 means unlimited.", 0 },
+	{ "cost", D_INT, NODE_FIELD(cost), "-1", -1, AIGW_NODE_COST_MAX, NULL, NULL,
+	  "Price of the node's answers in cents per million tokens (or any one unit for "
+	  "all the nodes of a route), for routes that set prefer_cheap; -1: unknown.", 0 },
 	{ "standby", D_BOOL, NODE_FIELD(standby), "false", 0, 0, NULL, NULL,
 	  "Use the node only when the active nodes of a route cannot serve.", 0 },
 	{ "enabled", D_ENABLED, NODE_FIELD(state), "true", 0, 0, NULL, NULL,
@@ -318,6 +321,11 @@ static const struct directive route_directives[] = {
 	  AIGW_ROUTE_TIMEOUT_MAX_MS, NULL, NULL,
 	  "Longest silence allowed between two pieces of a streamed answer; 0s means "
 	  "no limit beyond timeout. When it expires the stream ends with an error event.", 0 },
+	{ "prefer_cheap", D_INT, ROUTE_FIELD(prefer_cheap), "0", 0, 1000, NULL, NULL,
+	  "Cost preference: among the nodes whose latency estimate is within this percent "
+	  "of the best one's (e.g. 150), only the cheapest (node cost) take part in a "
+	  "pick; 0: off. Nodes of unknown cost are used when no node near enough has one.",
+	  0 },
 	{ "fallback", D_STRING, ROUTE_FIELD(fallback), NULL, 0, 0, NULL, check_name,
 	  "Route to try when every node of this route has failed.", 0 },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, 0 },

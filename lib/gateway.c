@@ -267,6 +267,8 @@ static void rebuild_balancers(struct worker *w, const struct aigw_snapshot *old)
 	w->balancers = aigw_calloc(w->n_balancers ? w->n_balancers : 1, sizeof(*w->balancers));
 	for (size_t i = 0; i < w->n_balancers; i++) {
 		const struct aigw_route *r = &w->snap->cat.routes[i];
+		params.prefer_cheap = r->prefer_cheap > 0;
+		params.cheap_latency_bound = r->prefer_cheap > 0 ? (double)r->prefer_cheap / 100 : 1.5;
 		aigw_balancer_init2(&w->balancers[i], r->policy, w->snap->routes[i].n, &params);
 		for (size_t k = 0; old && k < n_prev && k < old->cat.n_routes; k++) {
 			const struct aigw_route *o = &old->cat.routes[k];
@@ -1358,7 +1360,7 @@ static int pick(struct call *c)
 			/* Standby nodes take traffic only when no active node can. */
 			cand[j].eligible = ok && (pass == 1 || !node->standby);
 			cand[j].weight = node ? node->weight : 1;
-			cand[j].cost = -1;
+			cand[j].cost = node && node->cost >= 0 ? (double)node->cost : -1;
 			cand[j].since_ms = node ? aigw_health_since_ms(c->gw->health, node->name) : 0;
 			any_active |= cand[j].eligible;
 		}

@@ -21,6 +21,7 @@ void aigw_node_init(struct aigw_node *n)
 	n->provider = AIGW_PROVIDER_OPENAI;
 	n->type = AIGW_NODE_CLOUD;
 	n->weight = 1;
+	n->cost = -1;
 	n->state = AIGW_NODE_ENABLED;
 	n->origin = AIGW_ORIGIN_DB;
 }
@@ -278,6 +279,10 @@ int aigw_node_validate(const struct aigw_node *n, struct aigw_err *err)
 		return aigw_err_set(err, AIGW_EINVAL,
 				    "max concurrency %lld is out of range (0..%d, 0 = unlimited)",
 				    (long long)n->max_concurrency, AIGW_NODE_CONCURRENCY_MAX);
+	if (n->cost < -1 || n->cost > AIGW_NODE_COST_MAX)
+		return aigw_err_set(err, AIGW_EINVAL,
+				    "cost %lld is out of range (0..%d, -1 = unknown)",
+				    (long long)n->cost, AIGW_NODE_COST_MAX);
 	if (n->region && !aigw_name_valid(n->region))
 		return aigw_err_set(err, AIGW_EINVAL,
 				    "invalid region '%s' (1-64 of A-Z a-z 0-9 . _ -)", n->region);

@@ -45,6 +45,7 @@ enum aigw_origin {
 extern const char *const aigw_origin_names[];
 
 #define AIGW_NODE_WEIGHT_MAX 1000
+#define AIGW_NODE_COST_MAX 100000000
 #define AIGW_NODE_CONCURRENCY_MAX 1000000
 /* Accounts of one node: enough for a pool of keys, few enough that a
  * round robin over them is a short scan. */
@@ -90,6 +91,8 @@ struct aigw_node {
 	size_t n_accounts;
 	char *api_key_env;        /* the first account's key variable; NULL: none */
 	int64_t max_concurrency;  /* 0: unlimited */
+	int64_t cost;             /* price of its answers, cents per million tokens
+				   * (any one unit for a route's nodes); -1 unknown */
 	bool standby;             /* only used when the active pool is short */
 	int state;                /* enum aigw_node_state */
 	int origin;               /* enum aigw_origin */

@@ -94,6 +94,8 @@ static int apply(struct aigw_node *n, const struct aigw_node_changes *c, struct 
 		n->weight = *c->weight;
 	if (c->max_concurrency)
 		n->max_concurrency = *c->max_concurrency;
+	if (c->cost)
+		n->cost = *c->cost;
 	if (c->models) {
 		aigw_strv_release(&n->models);
 		aigw_strv_copy(&n->models, c->models);

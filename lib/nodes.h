@@ -23,7 +23,7 @@ struct aigw_node_changes {
 	const char *url;
 	const int *provider, *type;
 	const char *region;
-	const int64_t *weight, *max_concurrency;
+	const int64_t *weight, *max_concurrency, *cost;
 	const struct aigw_strv *models;
 	const char *api_key_env;
 	const char *proxy;

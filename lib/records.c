@@ -101,6 +101,10 @@ cJSON *aigw_node_json(const struct aigw_node *n)
 	else
 		cJSON_AddItemToObject(o, "accounts", aigw_accounts_json(n->accounts, n->n_accounts));
 	cJSON_AddNumberToObject(o, "max_concurrency", (double)n->max_concurrency);
+	if (n->cost >= 0)
+		cJSON_AddNumberToObject(o, "cost", (double)n->cost);
+	else
+		cJSON_AddNullToObject(o, "cost");
 	cJSON_AddBoolToObject(o, "standby", n->standby);
 	cJSON_AddStringToObject(o, "state", aigw_node_state_names[n->state]);
 	cJSON_AddStringToObject(o, "source", aigw_origin_names[n->origin]);
@@ -134,6 +138,7 @@ cJSON *aigw_route_json(const struct aigw_route *r)
 	cJSON_AddItemToObject(o, "nodes", aigw_json_strv(&r->nodes));
 	cJSON_AddStringToObject(o, "policy", aigw_policy_names[r->policy]);
 	cJSON_AddNumberToObject(o, "retries", (double)r->retries);
+	cJSON_AddNumberToObject(o, "prefer_cheap", (double)r->prefer_cheap);
 	add_duration_or_null(o, "timeout", r->timeout_ms);
 	add_duration_or_null(o, "connect_timeout", r->connect_timeout_ms);
 	add_duration_or_null(o, "first_byte_timeout", r->first_byte_timeout_ms);

@@ -308,6 +308,10 @@ int aigw_route_validate(const struct aigw_route *r, struct aigw_err *err)
 		return AIGW_EINVAL;
 	if (r->policy < 0 || r->policy > AIGW_POLICY_LAST)
 		return aigw_err_set(err, AIGW_EINVAL, "route '%s' has an unknown policy", r->name);
+	if (r->prefer_cheap && (r->prefer_cheap < 100 || r->prefer_cheap > 1000))
+		return aigw_err_set(err, AIGW_EINVAL,
+				    "prefer_cheap %lld is out of range (0 = off, or 100..1000 percent "
+				    "of the best latency)", (long long)r->prefer_cheap);
 	if (r->retries < 0 || r->retries > AIGW_ROUTE_RETRIES_MAX)
 		return aigw_err_set(err, AIGW_EINVAL, "retries %lld is out of range (0..%d)",
 				    (long long)r->retries, AIGW_ROUTE_RETRIES_MAX);

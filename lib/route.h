@@ -53,6 +53,9 @@ struct aigw_route {
 	int64_t connect_timeout_ms;     /* reaching the node; 0: the default (10 s) */
 	int64_t first_byte_timeout_ms;  /* request sent to answer's head; 0: none */
 	int64_t idle_timeout_ms;        /* between two pieces of a stream; 0: none */
+	int64_t prefer_cheap;      /* 0: off; else a latency bound in percent of the
+				    * best node's (100..1000): the cheapest nodes
+				    * within it are preferred */
 	char *fallback;            /* route tried when this pool is exhausted */
 	int origin;                /* enum aigw_origin (node.h) */
 	char *where;               /* "aigw.yaml:30:5" for YAML routes */

@@ -43,8 +43,9 @@
  *       (below)
  *   v5  config_version: a counter raised by triggers on every write to
  *       keys, nodes, routes and route_nodes (below)
- *   v6  cache: response cache entries (request hash, body, expiry)
- *   v7  ledger: spend per key and period, for budgets that survive restarts
+ *   v6  nodes.cost, routes.prefer_cheap (below)
+ *   v7  cache: response cache entries (request hash, body, expiry)
+ *   v8  ledger: spend per key and period, for budgets that survive restarts
  *
  * Enum columns hold the names used on the command line and in aigw.yaml
  * (e.g. 'openai', 'draining') so that `sqlite3 aigw.db` is readable without
@@ -236,6 +237,12 @@ static const char *const migrations[] = {
 	"  BEGIN UPDATE config_version SET n = n + 1; END;"
 	"CREATE TRIGGER route_nodes_del_config AFTER DELETE ON route_nodes"
 	"  BEGIN UPDATE config_version SET n = n + 1; END;",
+	/* v6: a node's price and a route's cost preference. -1 and 0 are
+	 * "unknown" and "off", so rows written before keep their behaviour. */
+	[6] =
+	"ALTER TABLE nodes ADD COLUMN cost INTEGER NOT NULL DEFAULT -1 CHECK (cost >= -1);"
+	"ALTER TABLE routes ADD COLUMN prefer_cheap INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (prefer_cheap >= 0);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == AIGW_STORE_SCHEMA_VERSION + 1,

@@ -24,7 +24,7 @@
 struct aigw_store;
 
 /* The schema version this binary writes (PRAGMA user_version). */
-#define AIGW_STORE_SCHEMA_VERSION 5
+#define AIGW_STORE_SCHEMA_VERSION 6
 /* PRAGMA application_id: "aigw" in ASCII. */
 #define AIGW_STORE_APPLICATION_ID 0x61696777
 

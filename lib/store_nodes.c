@@ -14,7 +14,7 @@
 
 #define NODE_SELECT \
 	"SELECT id, name, url, provider, type, region, weight, models, api_key_env," \
-	" max_concurrency, standby, state, created_at, updated_at, accounts FROM nodes "
+	" max_concurrency, standby, state, created_at, updated_at, accounts, cost FROM nodes "
 
 /* The accounts column (see migration 3); text NULL leaves n as read. */
 static int read_accounts(const char *text, struct aigw_node *n, struct aigw_err *err)
@@ -64,6 +64,7 @@ static int read_node(struct aigw_store *s, sqlite3_stmt *st, struct aigw_node *n
 	n->api_key_env = store_column_dup(st, 8);
 	n->max_concurrency = sqlite3_column_int64(st, 9);
 	n->standby = sqlite3_column_int64(st, 10) != 0;
+	n->cost = sqlite3_column_int64(st, 15);
 	n->created_at = sqlite3_column_int64(st, 12);
 	n->updated_at = sqlite3_column_int64(st, 13);
 	n->origin = AIGW_ORIGIN_DB;
@@ -113,6 +114,7 @@ static int bind_node(sqlite3_stmt *st, const struct aigw_node *n, char **models,
 	sqlite3_bind_int64(st, 9, n->max_concurrency);
 	sqlite3_bind_int(st, 10, n->standby ? 1 : 0);
 	store_bind_text(st, 11, state);
+	sqlite3_bind_int64(st, 15, n->cost);
 	if (!aigw_node_accounts_plain(n)) {
 		cJSON *a = aigw_accounts_json(n->accounts, n->n_accounts);
 		accounts = cJSON_PrintUnformatted(a);
@@ -162,8 +164,9 @@ int aigw_store_node_insert(struct aigw_store *s, struct aigw_node *n, struct aig
 		return rc;
 	if (store_prepare(s, &st,
 			  "INSERT INTO nodes (name, url, provider, type, region, weight, models,"
-			  " api_key_env, max_concurrency, standby, state, created_at, updated_at, accounts)"
-			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)", err))
+			  " api_key_env, max_concurrency, standby, state, created_at, updated_at, accounts,"
+			  " cost) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+			  " ?15)", err))
 		return AIGW_EFAIL;
 	if ((rc = bind_node(st, n, &models, err))) {
 		sqlite3_finalize(st);
@@ -264,7 +267,7 @@ int aigw_store_node_update(struct aigw_store *s, const struct aigw_node *n,
 	if (store_prepare(s, &st,
 			  "UPDATE nodes SET url = ?2, provider = ?3, type = ?4, region = ?5,"
 			  " weight = ?6, models = ?7, api_key_env = ?8, max_concurrency = ?9,"
-			  " standby = ?10, state = ?11, updated_at = ?12, accounts = ?14"
+			  " standby = ?10, state = ?11, updated_at = ?12, accounts = ?14, cost = ?15"
 			  " WHERE name = ?1", err))
 		return AIGW_EFAIL;
 	if ((rc = bind_node(st, n, &models, err))) {

@@ -12,7 +12,7 @@
 #define ROUTE_SELECT \
 	"SELECT id, name, path, method, model, headers, policy, retries, timeout_ms," \
 	" fallback, created_at, updated_at, connect_timeout_ms, first_byte_timeout_ms," \
-	" idle_timeout_ms FROM routes "
+	" idle_timeout_ms, prefer_cheap FROM routes "
 #define ROUTE_NODES_SELECT \
 	"SELECT node FROM route_nodes WHERE route_id = ?1 ORDER BY position"
 
@@ -34,6 +34,7 @@ static int read_route(struct aigw_store *s, sqlite3_stmt *st, struct aigw_route 
 	r->connect_timeout_ms = sqlite3_column_int64(st, 12);
 	r->first_byte_timeout_ms = sqlite3_column_int64(st, 13);
 	r->idle_timeout_ms = sqlite3_column_int64(st, 14);
+	r->prefer_cheap = sqlite3_column_int64(st, 15);
 	r->origin = AIGW_ORIGIN_DB;
 	if (store_enum_value(s, aigw_policy_names, (const char *)sqlite3_column_text(st, 6),
 			     "policy", &r->policy, err)) {
@@ -108,8 +109,9 @@ int aigw_store_route_insert(struct aigw_store *s, struct aigw_route *r, struct a
 	if ((rc = store_prepare(s, &st,
 				"INSERT INTO routes (name, path, method, model, headers, policy,"
 				" retries, timeout_ms, fallback, created_at, updated_at,"
-				" connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms)"
-				" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+				" connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, prefer_cheap)"
+				" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+				" ?15)",
 				err)))
 		goto done;
 	created = r->created_at ? r->created_at : aigw_clock_wall_s();
@@ -128,6 +130,7 @@ int aigw_store_route_insert(struct aigw_store *s, struct aigw_route *r, struct a
 	sqlite3_bind_int64(st, 12, r->connect_timeout_ms);
 	sqlite3_bind_int64(st, 13, r->first_byte_timeout_ms);
 	sqlite3_bind_int64(st, 14, r->idle_timeout_ms);
+	sqlite3_bind_int64(st, 15, r->prefer_cheap);
 
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {

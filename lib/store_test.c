@@ -746,7 +746,12 @@ static void test_key_update_and_delete(void **state)
 /* ------------------------------------------------------------- nodes */
 
 /* What version 3 left: routes without the narrower timeouts. */
+#define BACK_TO_VERSION_FIVE \
+	"ALTER TABLE nodes DROP COLUMN cost;" \
+	"ALTER TABLE routes DROP COLUMN prefer_cheap; PRAGMA user_version = 5;"
+
 #define BACK_TO_VERSION_FOUR \
+	BACK_TO_VERSION_FIVE \
 	"DROP TRIGGER keys_ins_config;" \
 	"DROP TRIGGER keys_upd_config;" \
 	"DROP TRIGGER keys_del_config;" \
@@ -802,11 +807,19 @@ static void test_migrates_nodes_from_version_two(void **state)
 	assert_null(got.accounts[0].proxy);
 	assert_int_equal(got.max_concurrency, 4);
 	assert_true(got.standby);
+	assert_int_equal(got.cost, -1); /* unknown, as before costs */
 	assert_int_equal(got.state, AIGW_NODE_DRAINING);
 	assert_int_equal(got.created_at, 100);
 	assert_int_equal(got.updated_at, 200);
 	/* Written back unchanged, it stays a one-column node. */
 	assert_int_equal(aigw_store_node_update(s, &got, &err), 0);
+	aigw_node_release(&got);
+	assert_int_equal(aigw_store_node_get(s, "old", &got, &err), 0);
+	got.cost = 250;
+	assert_int_equal(aigw_store_node_update(s, &got, &err), 0);
+	aigw_node_release(&got);
+	assert_int_equal(aigw_store_node_get(s, "old", &got, &err), 0);
+	assert_int_equal(got.cost, 250);
 	aigw_node_release(&got);
 	assert_int_equal(aigw_store_node_get(s, "bare", &got, &err), 0);
 	assert_null(got.api_key_env);
@@ -881,6 +894,7 @@ static void test_migrates_routes_from_version_three(void **state)
 	assert_int_equal(got.connect_timeout_ms, 0);
 	assert_int_equal(got.first_byte_timeout_ms, 0);
 	assert_int_equal(got.idle_timeout_ms, 0);
+	assert_int_equal(got.prefer_cheap, 0);
 	assert_int_equal(got.nodes.n, 1);
 	assert_int_equal(got.created_at, 100);
 	assert_int_equal(got.updated_at, 200);
@@ -890,8 +904,10 @@ static void test_migrates_routes_from_version_three(void **state)
 	r.connect_timeout_ms = 2000;
 	r.first_byte_timeout_ms = 15000;
 	r.idle_timeout_ms = 60000;
+	r.prefer_cheap = 150;
 	assert_int_equal(aigw_store_route_insert(s, &r, &err), 0);
 	assert_int_equal(aigw_store_route_get(s, "new", &got, &err), 0);
+	assert_int_equal(got.prefer_cheap, 150);
 	assert_int_equal(got.connect_timeout_ms, 2000);
 	assert_int_equal(got.first_byte_timeout_ms, 15000);
 	assert_int_equal(got.idle_timeout_ms, 60000);
