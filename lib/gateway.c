@@ -29,6 +29,7 @@
 #include "server.h"
 #include "snapshot.h"
 #include "sse.h"
+#include "standby.h"
 #include "upstream.h"
 
 /* Bytes of a plain (not streamed) answer kept to read its usage from. */
@@ -77,6 +78,7 @@ struct worker {
 	struct aigw_buf tx;              /* translated bytes on their way out */
 	struct aigw_buf tx2;             /* ... and once more, for /v1/messages */
 	struct series_cache series;      /* metric series ids of this snapshot */
+	struct aigw_standby **standby;   /* the controller of each route of snap */
 };
 
 struct aigw_gateway {
@@ -106,6 +108,7 @@ struct aigw_gateway {
 	uint64_t trimmed_at_requests;
 	struct worker *workers;
 	int n_workers;
+	struct aigw_standby_set *standby; /* forecast-driven standby, by route name */
 };
 
 /* How an answer travels back to the client. */
@@ -277,6 +280,51 @@ static void rebuild_balancers(struct worker *w, const struct aigw_snapshot *old)
 	free(prev);
 }
 
+/* ------------------------------------------------------------ standby */
+
+/* The worker's controllers, one per route of its snapshot (standby.h). */
+static void standby_bind(struct worker *w)
+{
+	size_t n = w->snap->cat.n_routes;
+
+	free(w->standby);
+	w->standby = aigw_calloc(n ? n : 1, sizeof(*w->standby));
+	for (size_t i = 0; i < n; i++)
+		w->standby[i] = aigw_standby_set_get(w->gw->standby, w->snap->cat.routes[i].name);
+}
+
+/* The call's route's controller; NULL when the worker has moved to a
+ * newer snapshot than the call's (its indices differ). */
+static struct aigw_standby *standby_of(const struct call *c)
+{
+	if (c->route < 0 || c->snap != c->w->snap || !c->w->standby)
+		return NULL;
+	return c->w->standby[c->route];
+}
+
+/* A request reached its route (or a fallback route): counted for the
+ * route's load forecast. */
+static void standby_count(const struct call *c)
+{
+	struct aigw_standby *sb = standby_of(c);
+
+	if (sb)
+		aigw_standby_count(sb);
+}
+
+/* The forecast says the route's active nodes are (about to be) busy. */
+static bool standby_on(const struct call *c)
+{
+	struct aigw_standby *sb = standby_of(c);
+
+	return sb && aigw_standby_on(sb);
+}
+
+void aigw_gateway_tick(struct aigw_gateway *gw, uint64_t now_ms)
+{
+	aigw_standby_set_tick(gw->standby, now_ms, 1000);
+}
+
 /* Switches the worker to the latest snapshot if it changed: one atomic
  * load per request, the mutex only when there is something new. */
 static void refresh(struct worker *w)
@@ -296,6 +344,7 @@ static void refresh(struct worker *w)
 	memset(&w->auth_cache, 0, sizeof(w->auth_cache));
 	series_cache_reset(&w->series, w->snap->cat.n_routes, w->snap->cat.n_nodes);
 	rebuild_balancers(w, old);
+	standby_bind(w);
 	aigw_snapshot_unref(old);
 }
 
@@ -347,6 +396,10 @@ int aigw_gateway_reload(struct aigw_gateway *gw, const struct aigw_conf *conf,
 			aigw_log_warn("limits, client timeouts and log_queue take effect at the "
 				      "next start, not on reload");
 	}
+	if (conf != &gw->conf)
+		aigw_standby_set_configure(gw->standby, &conf->standby);
+	for (size_t i = 0; i < s->cat.n_routes; i++)
+		aigw_standby_set_get(gw->standby, s->cat.routes[i].name);
 	keep_conf(gw, conf);
 	if (gw->health && aigw_health_sync(gw->health, s->cat.nodes, s->cat.n_nodes, NULL, err)) {
 		aigw_snapshot_unref(s);
@@ -1304,8 +1357,9 @@ static int pick(struct call *c)
 			const struct aigw_node *node = ni >= 0 ? c->snap->nodes[ni].node : NULL;
 			bool ok = node && node->state == AIGW_NODE_ENABLED && !c->tried[j] &&
 				  aigw_node_serves(node, c->upmodel);
-			/* Standby nodes take traffic only when no active node can. */
-			cand[j].eligible = ok && (pass == 1 || !node->standby);
+			/* Standby nodes take traffic when the load forecast
+			 * says so, or when no active node can. */
+			cand[j].eligible = ok && (pass == 1 || !node->standby || standby_on(c));
 			cand[j].weight = node ? node->weight : 1;
 			cand[j].cost = -1;
 			cand[j].since_ms = node ? aigw_health_since_ms(c->gw->health, node->name) : 0;
@@ -1558,6 +1612,7 @@ static bool take_fallback(struct call *c)
 		      c->request_id, from->name, from->fallback);
 	c->fallbacks++;
 	c->route = to;
+	standby_count(c);
 	c->retries_left = (int)c->snap->cat.routes[to].retries;
 	c->tried = aigw_pool_calloc(c->req->pool, c->snap->routes[to].n + 1);
 	return true;
@@ -1721,6 +1776,7 @@ static void serve_metrics(struct call *c)
 	size_t n;
 
 	aigw_metrics_write_prometheus(c->gw->metrics, &b);
+	aigw_standby_set_write_prometheus(c->gw->standby, &b);
 	aigw_server_stats(c->gw->server, &st);
 	aigw_reqlog_counters(c->gw->log, &lc);
 	aigw_buf_printf(&b,
@@ -2032,6 +2088,7 @@ static void handle(struct aigw_server_req *req, void *arg)
 		return;
 	}
 	c->route = (int)route;
+	standby_count(c);
 	if (c->ai && !route_serves(c->snap, c->route, c->upmodel)) {
 		char *m = aigw_pool_printf(req->pool, "no node of route '%s' serves model '%s'",
 					   c->snap->cat.routes[route].name, c->upmodel);
@@ -2090,6 +2147,8 @@ static void worker_fini(struct aigw_server *s, struct aigw_ev *ev, int index, vo
 		aigw_balancer_release(&w->balancers[i]);
 	free(w->balancers);
 	w->balancers = NULL;
+	free(w->standby);
+	w->standby = NULL;
 	w->n_balancers = 0;
 	aigw_snapshot_unref(w->snap);
 	w->snap = NULL;
@@ -2139,6 +2198,7 @@ int aigw_gateway_new(struct aigw_gateway **out, const struct aigw_conf *conf,
 	int rc;
 
 	pthread_mutex_init(&gw->mu, NULL);
+	gw->standby = aigw_standby_set_new(&conf->standby);
 	atomic_init(&gw->auth, conf->auth);
 	atomic_init(&gw->upstream_timeout_ms, conf->upstream_timeout_ms);
 	gw->started = *conf;
@@ -2223,6 +2283,7 @@ void aigw_gateway_free(struct aigw_gateway *gw)
 		aigw_retry_budget_release(&gw->budget);
 	aigw_store_close(gw->store);
 	aigw_conf_release(&gw->conf);
+	aigw_standby_set_free(gw->standby);
 	pthread_mutex_destroy(&gw->mu);
 	free(gw);
 }
