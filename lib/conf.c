@@ -258,7 +258,8 @@ static const struct directive node_directives[] = {
 	  AIGW_NODE_CONCURRENCY_MAX, NULL, NULL,
 	  "Most requests in flight to the node at once; 0 means unlimited.", 0 },
 	{ "standby", D_BOOL, NODE_FIELD(standby), "false", 0, 0, NULL, NULL,
-	  "Use the node only when the active nodes of a route cannot serve.", 0 },
+	  "Use the node only when the active nodes of a route cannot serve, or while the "
+	  "route's load forecast is over the standby threshold (see standby).", 0 },
 	{ "enabled", D_ENABLED, NODE_FIELD(state), "true", 0, 0, NULL, NULL,
 	  "Set to false to keep the entry but send it no traffic.", 0 },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, 0 },
