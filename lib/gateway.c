@@ -2088,13 +2088,13 @@ static void handle(struct aigw_server_req *req, void *arg)
 		return;
 	}
 	c->route = (int)route;
-	standby_count(c);
 	if (c->ai && !route_serves(c->snap, c->route, c->upmodel)) {
 		char *m = aigw_pool_printf(req->pool, "no node of route '%s' serves model '%s'",
 					   c->snap->cat.routes[route].name, c->upmodel);
 		fail(c, 404, "invalid_request_error", "model_not_found", m, NULL);
 		return;
 	}
+	standby_count(c);
 	c->retries_left = (int)c->snap->cat.routes[route].retries;
 	c->tried = aigw_pool_calloc(req->pool, c->snap->routes[route].n + 1);
 	aigw_server_on_drained(req, drained, c);
