@@ -2,7 +2,8 @@
 # Standby nodes switched on by the load forecast (aigw.yaml standby:):
 # light traffic stays on the active node, a burst above the configured
 # capacity brings the standby node in (logged, counted), and a quiet
-# period sends it back. Bad standby settings are refused.
+# period sends it back; SIGHUP applies new settings. Bad standby settings
+# are refused.
 bats_require_minimum_version 1.5.0
 load helpers
 load gateway_helpers
@@ -72,6 +73,18 @@ active_and_standby() {
 	[ "$(log_rows "node = 'b'")" = 0 ]
 	! grep -q 'standby nodes' "$TEST_DIR/serve.err"
 	[ "$(metric 'aigw_standby_changes_total{route="chat",to="on"}')" = 0 ]
+}
+
+@test "standby: SIGHUP applies new settings" {
+	active_and_standby 'log_level: info'
+	printf 'standby:\n  capacity: 5\n  quiet: 1s\n  horizon: 1s\n' >"$TEST_DIR/aigw.yaml"
+	kill -HUP "$SERVE_PID"
+	eventually 2000 grep -q 'configuration reloaded from' "$TEST_DIR/serve.err"
+	run_aigw bench "$URL/v1/chat/completions" --body "$CHAT" -H "$AUTH" --rate 40 -d 2s --json
+	assert_ok
+	grep -q 'route chat: standby nodes on' "$TEST_DIR/serve.err" || fail "$(cat "$TEST_DIR/serve.err")"
+	eventually 2000 code_is 0 log_rows "status <> 200"
+	[ "$(log_rows "node = 'b'")" -gt 0 ]
 }
 
 @test "standby: the fallback stays: a standby node serves when no active node can" {
