@@ -16,6 +16,7 @@
 
 #include "admin.h"
 #include "cli.h"
+#include "clock.h"
 #include "gateway.h"
 #include "keys.h"
 #include "log.h"
@@ -97,6 +98,7 @@ static void *control_main(void *arg)
 		if (aigw_gateway_poll(ctl->gw, &err) < 0)
 			aigw_log_warn("cannot read the database: %s", err.msg);
 		aigw_gateway_trim_when_quiet(ctl->gw);
+		aigw_gateway_tick(ctl->gw, aigw_clock_mono_ms());
 	}
 	return NULL;
 }

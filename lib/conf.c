@@ -69,6 +69,8 @@ enum dtype {
 	D_PRICING,  /* mapping of model -> prices (top level only) */
 	D_KEYENVS,  /* node accounts from variable names; a sequence or "A, B" */
 	D_ACCOUNTS, /* node accounts, a sequence of account mappings */
+	D_NUMBER,   /* double in [min, max] */
+	D_STANDBY,  /* the standby: mapping (top level only) */
 };
 
 enum {
@@ -244,6 +246,33 @@ static const struct directive top_directives[] = {
 	  "{input, output, cache_read, cache_write}; input and output are required, cache "
 	  "prices default to input. Adds to and overrides the built-in table; a model no "
 	  "entry covers is logged with an unknown cost.", 0 },
+	{ "standby", D_STANDBY, CONF_FIELD(standby), NULL, 0, 0, NULL, NULL,
+	  "When standby nodes take traffic ahead of a rise in load: a mapping described "
+	  "under Standby settings.", 0 },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, 0 },
+};
+
+/* The standby: section (standby.h). Utilisation of a route's active pool =
+ * forecast request rate / capacity. */
+#define SB_FIELD(f) offsetof(struct aigw_standby_conf, f)
+static const struct directive standby_directives[] = {
+	{ "threshold", D_NUMBER, SB_FIELD(threshold), "0.8", 0, 1000, NULL, NULL,
+	  "Utilisation of a route's active nodes (forecast requests/s divided by capacity) "
+	  "above which the route's standby nodes take traffic too; must be above 0.", 0 },
+	{ "quiet", D_DURATION, SB_FIELD(quiet_ms), "60s", 0, 86400000, NULL, NULL,
+	  "How long the utilisation must stay at or below the threshold before the standby "
+	  "nodes go back to standby.", 0 },
+	{ "horizon", D_DURATION, SB_FIELD(horizon_ms), "5s", 0, 3600000, NULL, NULL,
+	  "How far ahead the request rate is forecast (Holt's smoothing of the rate of each "
+	  "second).", 0 },
+	{ "capacity", D_NUMBER, SB_FIELD(capacity), "100", 0, 1000000000, NULL, NULL,
+	  "Requests per second the active nodes of a route are taken to serve; must be "
+	  "above 0.", 0 },
+	{ "alpha", D_NUMBER, SB_FIELD(alpha), "0.5", 0, 1, NULL, NULL,
+	  "Smoothing of the rate's level, in (0, 1]: higher follows the latest second more.",
+	  0 },
+	{ "beta", D_NUMBER, SB_FIELD(beta), "0.3", 0, 1, NULL, NULL,
+	  "Smoothing of the rate's trend, in [0, 1]: 0 forecasts no trend.", 0 },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, 0 },
 };
 
@@ -279,7 +308,8 @@ static const struct directive node_directives[] = {
 	  "Price of the node's answers in cents per million tokens (or any one unit for "
 	  "all the nodes of a route), for routes that set prefer_cheap; -1: unknown.", 0 },
 	{ "standby", D_BOOL, NODE_FIELD(standby), "false", 0, 0, NULL, NULL,
-	  "Use the node only when the active nodes of a route cannot serve.", 0 },
+	  "Use the node only when the active nodes of a route cannot serve, or while the "
+	  "route's load forecast is over the standby threshold (see standby).", 0 },
 	{ "enabled", D_ENABLED, NODE_FIELD(state), "true", 0, 0, NULL, NULL,
 	  "Set to false to keep the entry but send it no traffic.", 0 },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, 0 },
@@ -553,8 +583,23 @@ static int set_text(const struct directive *d, void *target, const char *text,
 	case D_ROUTES:
 	case D_ACCOUNTS:
 		break;
+	case D_NUMBER: {
+		char *end;
+		double x;
+
+		errno = 0;
+		x = strtod(text, &end);
+		if (end == text || *end || errno || !isfinite(x))
+			return aigw_err_set(err, AIGW_EINVAL, "'%s' is not a number", text);
+		if (x < (double)d->min || x > (double)d->max)
+			return aigw_err_set(err, AIGW_EINVAL, "%s is out of range (%lld..%lld)",
+					    text, (long long)d->min, (long long)d->max);
+		*(double *)field = x;
+		return 0;
+	}
 	case D_ALIASES:
 	case D_PRICING:
+	case D_STANDBY:
 		return aigw_err_set(err, AIGW_EINVAL, "expected a mapping");
 	}
 	return aigw_err_set(err, AIGW_EINVAL, "expected a list of mappings");
@@ -1117,6 +1162,23 @@ static int read_accounts(struct parse *p, const struct ynode *seq, const char *p
 
 /* Applies one YAML value to directive d of target. *given is false when
  * the value is null (the directive keeps its default). */
+/* standby: its table, then the settings together (standby.h). */
+static int read_standby(struct parse *p, const struct ynode *map, const char *path,
+			struct aigw_conf *c)
+{
+	struct aigw_err sub;
+	int rc;
+
+	if (map->kind != Y_MAPPING)
+		return fail(p, map, path, "expected a mapping of standby settings, got %s",
+			    kind_name(map));
+	if ((rc = read_mapping(p, map, path, standby_directives, &c->standby)))
+		return rc;
+	if (aigw_standby_conf_validate(&c->standby, &sub))
+		return fail(p, map, path, "%s", sub.msg);
+	return 0;
+}
+
 static int read_value(struct parse *p, const struct directive *d, const struct ynode *v,
 		      const char *path, void *target, bool *given)
 {
@@ -1125,6 +1187,8 @@ static int read_value(struct parse *p, const struct directive *d, const struct y
 	bool empty;
 
 	*given = !v->null;
+	if (d->type == D_STANDBY)
+		return v->null ? 0 : read_standby(p, v, path, target);
 	if (d->type == D_ALIASES || d->type == D_PRICING) {
 		if (v->null)
 			return 0;
@@ -1241,6 +1305,7 @@ void aigw_conf_init(struct aigw_conf *c)
 {
 	memset(c, 0, sizeof(*c));
 	apply_defaults(top_directives, c);
+	apply_defaults(standby_directives, &c->standby);
 }
 
 void aigw_conf_release(struct aigw_conf *c)
@@ -1686,6 +1751,10 @@ static void describe_type(struct aigw_buf *b, const struct directive *d)
 	case D_PRICING: aigw_buf_puts(b, "mapping of model to prices"); break;
 	case D_KEYENVS: aigw_buf_puts(b, "environment variable name, or a list of them"); break;
 	case D_ACCOUNTS: aigw_buf_puts(b, "list of account entries"); break;
+	case D_NUMBER:
+		aigw_buf_printf(b, "number %lld..%lld", (long long)d->min, (long long)d->max);
+		break;
+	case D_STANDBY: aigw_buf_puts(b, "mapping of standby settings"); break;
 	}
 	if (d->flags & F_REQUIRED)
 		aigw_buf_puts(b, "; required");
@@ -1717,4 +1786,5 @@ void aigw_conf_doc_roff(struct aigw_buf *out)
 	roff_section(out, "Node entries", node_directives);
 	roff_section(out, "Account entries", account_directives);
 	roff_section(out, "Route entries", route_directives);
+	roff_section(out, "Standby settings", standby_directives);
 }

@@ -17,6 +17,7 @@
 #include "models.h"
 #include "node.h"
 #include "route.h"
+#include "standby.h"
 
 enum aigw_conf_auth {
 	AIGW_AUTH_KEYS,  /* every request needs an API key */
@@ -51,6 +52,7 @@ struct aigw_conf {
 	size_t n_aliases;
 	struct aigw_price *prices;  /* price overrides and additions */
 	size_t n_prices;
+	struct aigw_standby_conf standby; /* the standby: section */
 };
 
 void aigw_conf_init(struct aigw_conf *c); /* the defaults (allocates: release it) */

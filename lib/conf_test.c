@@ -185,6 +185,46 @@ static void test_defaults(void **state)
 	aigw_conf_release(&c);
 }
 
+/* The standby section: defaults, values, refusals that change nothing. */
+static void test_standby(void **state)
+{
+	static const struct {
+		const char *yaml, *msg;
+	} bad[] = {
+		{ "standby: {threshold: 0}\n", "t.yaml:1:10: standby: threshold must be" },
+		{ "standby: {capacity: 0}\n", "t.yaml:1:10: standby: capacity must be" },
+		{ "standby: {alpha: 0}\n", "t.yaml:1:10: standby: alpha must be in (0, 1]" },
+		{ "standby: {beta: 1.5}\n", "t.yaml:1:17: standby.beta: 1.5 is out of range (0..1)" },
+		{ "standby: {capacity: x}\n", "t.yaml:1:21: standby.capacity: 'x' is not a number" },
+		{ "standby: {capacity: nan}\n", "t.yaml:1:21: standby.capacity: 'nan' is not a number" },
+		{ "standby: {horizon: 2h}\n", "t.yaml:1:20: standby.horizon: 2h is out of range" },
+		{ "standby: [1]\n", "t.yaml:1:10: standby: expected a mapping of standby settings" },
+		{ "standby: {quiet: 1s, quiet: 2s}\n", "t.yaml:1:22: standby.quiet: duplicate" },
+	};
+	struct aigw_conf c;
+	struct aigw_err err = { 0, "" };
+
+	(void)state;
+	aigw_conf_init(&c);
+	assert_true(c.standby.threshold == 0.8 && c.standby.capacity == 100);
+	assert_true(c.standby.quiet_ms == 60000 && c.standby.horizon_ms == 5000);
+	assert_true(c.standby.alpha == 0.5 && c.standby.beta == 0.3);
+	assert_int_equal(load(&c, "standby:\n  threshold: 0.9\n  quiet: 2s\n  horizon: 1s\n"
+				  "  capacity: 5.5\n  alpha: 1\n  beta: 0\n", &err), 0);
+	assert_true(c.standby.threshold == 0.9 && c.standby.capacity == 5.5);
+	assert_true(c.standby.quiet_ms == 2000 && c.standby.horizon_ms == 1000);
+	assert_true(c.standby.alpha == 1 && c.standby.beta == 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(load(&c, bad[i].yaml, &err), AIGW_ECONFIG);
+		assert_prefix(err.msg, bad[i].msg);
+		assert_true(c.standby.threshold == 0.9 && c.standby.capacity == 5.5);
+	}
+	/* A file without the section has the defaults. */
+	assert_int_equal(load(&c, "log_level: info\n", &err), 0);
+	assert_true(c.standby.threshold == 0.8 && c.standby.capacity == 100);
+	aigw_conf_release(&c);
+}
+
 /* The serve directives: defaults, values with units, and refusals. */
 static void test_serve_directives(void **state)
 {
@@ -1067,6 +1107,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_config),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_standby),
 		cmocka_unit_test(test_serve_directives),
 		cmocka_unit_test(test_node_defaults),
 		cmocka_unit_test(test_errors),

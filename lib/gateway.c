@@ -30,6 +30,7 @@
 #include "server.h"
 #include "snapshot.h"
 #include "sse.h"
+#include "standby.h"
 #include "upstream.h"
 
 /* Bytes of a plain (not streamed) answer kept to read its usage from. */
@@ -78,6 +79,7 @@ struct worker {
 	struct aigw_buf tx;              /* translated bytes on their way out */
 	struct aigw_buf tx2;             /* ... and once more, for /v1/messages */
 	struct series_cache series;      /* metric series ids of this snapshot */
+	struct aigw_standby **standby;   /* the controller of each route of snap */
 };
 
 struct aigw_gateway {
@@ -109,6 +111,7 @@ struct aigw_gateway {
 	uint64_t trimmed_at_requests;
 	struct worker *workers;
 	int n_workers;
+	struct aigw_standby_set *standby; /* forecast-driven standby, by route name */
 };
 
 /* How an answer travels back to the client. */
@@ -286,6 +289,51 @@ static void rebuild_balancers(struct worker *w, const struct aigw_snapshot *old)
 	free(prev);
 }
 
+/* ------------------------------------------------------------ standby */
+
+/* The worker's controllers, one per route of its snapshot (standby.h). */
+static void standby_bind(struct worker *w)
+{
+	size_t n = w->snap->cat.n_routes;
+
+	free(w->standby);
+	w->standby = aigw_calloc(n ? n : 1, sizeof(*w->standby));
+	for (size_t i = 0; i < n; i++)
+		w->standby[i] = aigw_standby_set_get(w->gw->standby, w->snap->cat.routes[i].name);
+}
+
+/* The call's route's controller; NULL when the worker has moved to a
+ * newer snapshot than the call's (its indices differ). */
+static struct aigw_standby *standby_of(const struct call *c)
+{
+	if (c->route < 0 || c->snap != c->w->snap || !c->w->standby)
+		return NULL;
+	return c->w->standby[c->route];
+}
+
+/* A request reached its route (or a fallback route): counted for the
+ * route's load forecast. */
+static void standby_count(const struct call *c)
+{
+	struct aigw_standby *sb = standby_of(c);
+
+	if (sb)
+		aigw_standby_count(sb);
+}
+
+/* The forecast says the route's active nodes are (about to be) busy. */
+static bool standby_on(const struct call *c)
+{
+	struct aigw_standby *sb = standby_of(c);
+
+	return sb && aigw_standby_on(sb);
+}
+
+void aigw_gateway_tick(struct aigw_gateway *gw, uint64_t now_ms)
+{
+	aigw_standby_set_tick(gw->standby, now_ms, 1000);
+}
+
 /* Switches the worker to the latest snapshot if it changed: one atomic
  * load per request, the mutex only when there is something new. */
 static void refresh(struct worker *w)
@@ -305,6 +353,7 @@ static void refresh(struct worker *w)
 	memset(&w->auth_cache, 0, sizeof(w->auth_cache));
 	series_cache_reset(&w->series, w->snap->cat.n_routes, w->snap->cat.n_nodes);
 	rebuild_balancers(w, old);
+	standby_bind(w);
 	aigw_snapshot_unref(old);
 }
 
@@ -400,6 +449,10 @@ int aigw_gateway_reload(struct aigw_gateway *gw, const struct aigw_conf *conf,
 			aigw_log_warn("breaker and ejection settings take effect at the next "
 				      "start, not on reload");
 	}
+	if (conf != &gw->conf)
+		aigw_standby_set_configure(gw->standby, &conf->standby);
+	for (size_t i = 0; i < s->cat.n_routes; i++)
+		aigw_standby_set_get(gw->standby, s->cat.routes[i].name);
 	keep_conf(gw, conf);
 	if (gw->health && sync_health(gw, s, err)) {
 		aigw_snapshot_unref(s);
@@ -1357,8 +1410,9 @@ static int pick(struct call *c)
 			const struct aigw_node *node = ni >= 0 ? c->snap->nodes[ni].node : NULL;
 			bool ok = node && node->state == AIGW_NODE_ENABLED && !c->tried[j] &&
 				  aigw_node_serves(node, c->upmodel);
-			/* Standby nodes take traffic only when no active node can. */
-			cand[j].eligible = ok && (pass == 1 || !node->standby);
+			/* Standby nodes take traffic when the load forecast
+			 * says so, or when no active node can. */
+			cand[j].eligible = ok && (pass == 1 || !node->standby || standby_on(c));
 			cand[j].weight = node ? node->weight : 1;
 			cand[j].cost = node && node->cost >= 0 ? (double)node->cost : -1;
 			cand[j].since_ms = node ? aigw_health_since_ms(c->gw->health, node->name) : 0;
@@ -1611,6 +1665,7 @@ static bool take_fallback(struct call *c)
 		      c->request_id, from->name, from->fallback);
 	c->fallbacks++;
 	c->route = to;
+	standby_count(c);
 	c->retries_left = (int)c->snap->cat.routes[to].retries;
 	c->tried = aigw_pool_calloc(c->req->pool, c->snap->routes[to].n + 1);
 	return true;
@@ -1774,6 +1829,7 @@ static void serve_metrics(struct call *c)
 	size_t n;
 
 	aigw_metrics_write_prometheus(c->gw->metrics, &b);
+	aigw_standby_set_write_prometheus(c->gw->standby, &b);
 	aigw_server_stats(c->gw->server, &st);
 	aigw_reqlog_counters(c->gw->log, &lc);
 	aigw_buf_printf(&b,
@@ -2091,6 +2147,7 @@ static void handle(struct aigw_server_req *req, void *arg)
 		fail(c, 404, "invalid_request_error", "model_not_found", m, NULL);
 		return;
 	}
+	standby_count(c);
 	c->retries_left = (int)c->snap->cat.routes[route].retries;
 	c->tried = aigw_pool_calloc(req->pool, c->snap->routes[route].n + 1);
 	aigw_server_on_drained(req, drained, c);
@@ -2143,6 +2200,8 @@ static void worker_fini(struct aigw_server *s, struct aigw_ev *ev, int index, vo
 		aigw_balancer_release(&w->balancers[i]);
 	free(w->balancers);
 	w->balancers = NULL;
+	free(w->standby);
+	w->standby = NULL;
 	w->n_balancers = 0;
 	aigw_snapshot_unref(w->snap);
 	w->snap = NULL;
@@ -2210,6 +2269,7 @@ int aigw_gateway_new(struct aigw_gateway **out, const struct aigw_conf *conf,
 	int rc;
 
 	pthread_mutex_init(&gw->mu, NULL);
+	gw->standby = aigw_standby_set_new(&conf->standby);
 	atomic_init(&gw->auth, conf->auth);
 	atomic_init(&gw->upstream_timeout_ms, conf->upstream_timeout_ms);
 	atomic_init(&gw->slow_start_ms, 0);
@@ -2297,6 +2357,7 @@ void aigw_gateway_free(struct aigw_gateway *gw)
 		aigw_retry_budget_release(&gw->budget);
 	aigw_store_close(gw->store);
 	aigw_conf_release(&gw->conf);
+	aigw_standby_set_free(gw->standby);
 	pthread_mutex_destroy(&gw->mu);
 	free(gw);
 }

@@ -56,4 +56,9 @@ int aigw_gateway_poll(struct aigw_gateway *gw, struct aigw_err *err);
  * when it trimmed. */
 bool aigw_gateway_trim_when_quiet(struct aigw_gateway *gw);
 
+/* The routes' standby controllers (standby.h): each one's step once a
+ * second of now_ms (monotonic). Call from the control thread, as often as
+ * poll. */
+void aigw_gateway_tick(struct aigw_gateway *gw, uint64_t now_ms);
+
 #endif
