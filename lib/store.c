@@ -236,6 +236,24 @@ static const char *const migrations[] = {
 	"  BEGIN UPDATE config_version SET n = n + 1; END;"
 	"CREATE TRIGGER route_nodes_del_config AFTER DELETE ON route_nodes"
 	"  BEGIN UPDATE config_version SET n = n + 1; END;",
+	/* v6: what a running `aigw serve` knows of each node now, published
+	 * about once a second for `aigw nodes list` and `aigw route test`
+	 * (another process). Replaced whole on every publish, deleted when
+	 * serve stops. No config_version trigger: it is not configuration. */
+	[6] =
+	"CREATE TABLE node_live ("
+	"  node TEXT PRIMARY KEY,"
+	"  updated_ms INTEGER NOT NULL,"
+	"  pid INTEGER,"
+	"  state TEXT NOT NULL,"
+	"  in_flight INTEGER NOT NULL DEFAULT 0,"
+	"  latency_us INTEGER,"
+	"  picks INTEGER NOT NULL DEFAULT 0,"
+	"  share REAL NOT NULL DEFAULT 0,"
+	"  failures INTEGER NOT NULL DEFAULT 0,"
+	"  retry_at_ms INTEGER,"
+	"  checks TEXT"
+	");",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == AIGW_STORE_SCHEMA_VERSION + 1,
