@@ -199,12 +199,15 @@ struct explained {
 	int pick;                           /* index in cands; -1: none */
 	const struct aigw_node_live **rows; /* per candidate; NULL: none */
 	bool *eligible;
+	bool *reserve;                      /* standby, kept back: actives can */
 	const char **why_not;               /* when not eligible */
 	double *score;
 	const char **why;
 	struct aigw_node_live *all;
 	size_t n_all;
 };
+
+#define RESERVE "in reserve while an active node can take the request"
 
 static bool live_blocks(const struct aigw_node_live *lv)
 {
@@ -220,11 +223,13 @@ static void explain(struct aigw_store *s, const struct aigw_route *r,
 	struct aigw_balancer b;
 	int64_t wall = aigw_clock_wall_ms();
 	uint64_t now = aigw_clock_mono_ms();
+	bool any_active = false;
 
 	memset(e, 0, sizeof(*e));
 	e->pick = -1;
 	e->rows = aigw_calloc(nc ? nc : 1, sizeof(*e->rows));
 	e->eligible = aigw_calloc(nc ? nc : 1, sizeof(*e->eligible));
+	e->reserve = aigw_calloc(nc ? nc : 1, sizeof(*e->reserve));
 	e->why_not = aigw_calloc(nc ? nc : 1, sizeof(*e->why_not));
 	e->score = aigw_calloc(nc ? nc : 1, sizeof(*e->score));
 	e->why = aigw_calloc(nc ? nc : 1, sizeof(*e->why));
@@ -250,6 +255,7 @@ static void explain(struct aigw_store *s, const struct aigw_route *r,
 				      : strcmp(lv->state, "ejected") == 0 ? "ejected as an outlier"
 									: "down (active checks fail)";
 		bc[i].eligible = e->eligible[i];
+		any_active |= e->eligible[i] && !(cands[i].node && cands[i].node->standby);
 		if (!lv)
 			continue;
 		nd->in_flight = lv->in_flight > 0 ? (uint32_t)lv->in_flight : 0;
@@ -262,6 +268,13 @@ static void explain(struct aigw_store *s, const struct aigw_route *r,
 			nd->sum_latency_us = (double)lv->latency_us;
 		}
 	}
+	/* As the gateway does: standby nodes take part only when no active
+	 * node can take the request. */
+	for (size_t i = 0; i < nc; i++) {
+		e->reserve[i] = any_active && e->eligible[i] && cands[i].node && cands[i].node->standby;
+		if (e->reserve[i])
+			bc[i].eligible = false;
+	}
 	aigw_balance_explain(&b, bc, now, e->score, e->why);
 	/* b is this command's own balancer: picking from it changes nothing. */
 	e->pick = aigw_balance_pick_at(&b, bc, now);
@@ -273,6 +286,7 @@ static void explained_release(struct explained *e)
 {
 	free(e->rows);
 	free(e->eligible);
+	free(e->reserve);
 	free(e->why_not);
 	free(e->score);
 	free(e->why);
@@ -299,7 +313,9 @@ static void print_candidate(struct cli *cli, const struct aigw_candidate *c,
 			fprintf(cli->out, ", latency %.1fms", (double)lv->latency_us / 1000.0);
 		fprintf(cli->out, ", share %.0f%%", lv->share * 100.0);
 	}
-	if (e->eligible[i])
+	if (e->reserve[i])
+		fprintf(cli->out, "; %s", RESERVE);
+	else if (e->eligible[i])
 		fprintf(cli->out, "; score %.3g (%s)", e->score[i], e->why[i]);
 	fprintf(cli->out, "%s\n", (int)i == e->pick ? "  <- picked" : "");
 }
@@ -366,7 +382,10 @@ static int do_test(struct cli *cli, const struct aigw_catalog *cat, struct aigw_
 			cJSON_AddStringToObject(c, "reason",
 						ex.eligible[i] ? cands[i].reason : ex.why_not[i]);
 			cJSON_AddItemToObject(c, "live", live_facts_json(ex.rows[i]));
-			if (ex.eligible[i]) {
+			if (ex.reserve[i]) {
+				cJSON_AddNullToObject(c, "score");
+				cJSON_AddStringToObject(c, "score_reason", RESERVE);
+			} else if (ex.eligible[i]) {
 				cJSON_AddNumberToObject(c, "score", ex.score[i]);
 				cJSON_AddStringToObject(c, "score_reason", ex.why[i]);
 			} else {
