@@ -5,6 +5,8 @@
 
 #include "catalog.h"
 #include "cli.h"
+#include "clock.h"
+#include "live.h"
 #include "mem.h"
 #include "nodes.h"
 #include "records.h"
@@ -111,12 +113,40 @@ static int gather(struct cli *cli, struct aigw_node_changes *c, struct holders *
 	return 0;
 }
 
-static void show_node(struct cli *cli, const struct aigw_node *n)
+/* What a running serve published (live.h); none when the table cannot be
+ * read (not an error: the configuration is still worth listing). */
+struct live {
+	struct aigw_node_live *rows;
+	size_t n;
+	int64_t now_ms;
+};
+
+static void live_load(struct aigw_store *s, struct live *l)
+{
+	struct aigw_err err = { 0 };
+
+	l->now_ms = aigw_clock_wall_ms();
+	if (!s || aigw_store_node_live_list(s, &l->rows, &l->n, &err)) {
+		l->rows = NULL;
+		l->n = 0;
+	}
+}
+
+/* The node's row when it is fresh, else NULL. */
+static const struct aigw_node_live *live_of(const struct live *l, const char *name)
+{
+	return l ? aigw_node_live_find(l->rows, l->n, name, l->now_ms, AIGW_LIVE_FRESH_MS) : NULL;
+}
+
+static void show_node(struct cli *cli, const struct aigw_node *n, const struct aigw_node_live *lv)
 {
 	char *models;
 
 	if (cli->json) {
-		cli_json(cli, aigw_node_json(n));
+		cJSON *o = aigw_node_json(n);
+		if (lv)
+			cJSON_AddItemToObject(o, "live", aigw_node_live_json(lv));
+		cli_json(cli, o);
 		return;
 	}
 	if (cli->quiet) {
@@ -155,31 +185,71 @@ static void show_node(struct cli *cli, const struct aigw_node *n)
 	cli_field(cli, "standby", "%s", n->standby ? "yes" : "no");
 	cli_field(cli, "state", "%s", aigw_node_state_names[n->state]);
 	cli_field(cli, "source", "%s", n->where ? n->where : "database");
+	if (lv) {
+		cli_field(cli, "health", "%s", lv->state);
+		cli_field(cli, "in flight", "%lld", (long long)lv->in_flight);
+		if (lv->latency_us >= 0)
+			cli_field(cli, "latency", "%.1f ms", (double)lv->latency_us / 1000.0);
+		else
+			cli_field(cli, "latency", "-");
+		cli_field(cli, "share", "%.0f%%", lv->share * 100.0);
+		cli_field(cli, "failures", "%lld", (long long)lv->failures);
+		if (lv->retry_at_ms > 0)
+			cli_field(cli, "retry in", "%.1f s",
+				  (double)(lv->retry_at_ms - aigw_clock_wall_ms()) / 1000.0);
+		if (lv->checks[0])
+			cli_field(cli, "checks", "%s", lv->checks);
+	}
 	free(models);
 }
 
-static int do_list(struct cli *cli, const struct aigw_catalog *cat)
+static int do_list(struct cli *cli, const struct aigw_catalog *cat, const struct live *l)
 {
 	static const char *const head[] = { "NAME", "PROVIDER", "TYPE", "REGION", "STATE",
-					    "WEIGHT", "MODELS", "URL", "SOURCE" };
+					    "WEIGHT", "MODELS", "URL", "SOURCE", "HEALTH",
+					    "INFLIGHT", "LATENCY", "SHARE" };
 	struct cli_table t;
+	bool any_live = false;
 
-	cli_table_init(&t, 9, head);
+	for (size_t i = 0; i < cat->n_nodes && !any_live; i++)
+		any_live = live_of(l, cat->nodes[i].name) != NULL;
+	/* The live columns only while a serve publishes (see live.h). */
+	cli_table_init(&t, any_live ? 13 : 9, head);
 	for (size_t i = 0; i < cat->n_nodes; i++) {
 		const struct aigw_node *n = &cat->nodes[i];
-		char weight[24], state[32], *models;
+		const struct aigw_node_live *lv = live_of(l, n->name);
+		char weight[24], state[32], inflight[24], latency[32], share[16], *models;
 		if (cli->json || cli->quiet) {
-			show_node(cli, n);
+			show_node(cli, n, lv);
 			continue;
 		}
 		snprintf(weight, sizeof(weight), "%lld", (long long)n->weight);
 		snprintf(state, sizeof(state), "%s%s", aigw_node_state_names[n->state],
 			 n->standby ? ",standby" : "");
 		models = aigw_strv_join(&n->models, ",");
+		if (!any_live) {
+			cli_table_row(&t, n->name, aigw_provider_names[n->provider],
+				      aigw_node_type_names[n->type], n->region, state, weight,
+				      *models ? models : "any", n->url,
+				      n->origin == AIGW_ORIGIN_YAML ? "yaml" : "db");
+			free(models);
+			continue;
+		}
+		if (lv) {
+			snprintf(inflight, sizeof(inflight), "%lld", (long long)lv->in_flight);
+			if (lv->latency_us >= 0)
+				snprintf(latency, sizeof(latency), "%.1fms",
+					 (double)lv->latency_us / 1000.0);
+			else
+				snprintf(latency, sizeof(latency), "-");
+			snprintf(share, sizeof(share), "%.0f%%", lv->share * 100.0);
+		}
 		cli_table_row(&t, n->name, aigw_provider_names[n->provider],
 			      aigw_node_type_names[n->type], n->region, state, weight,
 			      *models ? models : "any", n->url,
-			      n->origin == AIGW_ORIGIN_YAML ? "yaml" : "db");
+			      n->origin == AIGW_ORIGIN_YAML ? "yaml" : "db",
+			      lv ? lv->state : NULL, lv ? inflight : NULL, lv ? latency : NULL,
+			      lv ? share : NULL);
 		free(models);
 	}
 	if (t.cells.n > t.ncols)
@@ -274,16 +344,19 @@ int cmd_nodes(struct cli *cli)
 	if (strcmp(verb, "list") == 0 || strcmp(verb, "show") == 0) {
 		struct aigw_catalog cat;
 		const struct aigw_node *found;
+		struct live l;
 		if (aigw_catalog_load(&cat, conf, s, &err)) {
 			rc = cli_fail(cli, &err);
 			goto out;
 		}
+		live_load(s, &l);
 		if (verb[0] == 'l')
-			rc = do_list(cli, &cat);
+			rc = do_list(cli, &cat, &l);
 		else if ((found = aigw_catalog_node(&cat, name)))
-			show_node(cli, found);
+			show_node(cli, found, live_of(&l, found->name));
 		else
 			rc = cli_failf(cli, AIGW_ENOTFOUND, "no node named '%s'", name);
+		aigw_node_live_free(l.rows, l.n);
 		aigw_catalog_release(&cat);
 	} else if (strcmp(verb, "add") == 0) {
 		aigw_node_init(&n);
@@ -314,7 +387,7 @@ int cmd_nodes(struct cli *cli)
 		if (cli_write(cli, add_node, &job, &err))
 			rc = cli_fail(cli, &err);
 		else if (cli->json || cli->quiet)
-			show_node(cli, &n);
+			show_node(cli, &n, NULL);
 		else
 			cli_note(cli, "added node '%s'", n.name);
 		aigw_node_release(&n);
@@ -341,7 +414,7 @@ int cmd_nodes(struct cli *cli)
 			rc = cli_fail(cli, &err);
 		} else {
 			if (cli->json || cli->quiet)
-				show_node(cli, &n);
+				show_node(cli, &n, NULL);
 			else
 				cli_note(cli, "node '%s' %s", name, done);
 			aigw_node_release(&n);

@@ -4,8 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "balance.h"
 #include "catalog.h"
 #include "cli.h"
+#include "clock.h"
+#include "live.h"
 #include "mem.h"
 #include "records.h"
 #include "routes.h"
@@ -195,8 +198,139 @@ out:
 	return rc;
 }
 
-static int do_test(struct cli *cli, const struct aigw_catalog *cat)
+/* What the route's policy makes of its candidates now (route test): the
+ * live facts a running serve published (live.h), each candidate's score
+ * and reason (aigw_balance_explain) and the candidate a fresh balancer
+ * of the policy would pick with these facts. */
+struct explained {
+	bool live;                          /* fresh live state for some node */
+	int pick;                           /* index in cands; -1: none */
+	const struct aigw_node_live **rows; /* per candidate; NULL: none */
+	bool *eligible;
+	bool *reserve;                      /* standby, kept back: actives can */
+	const char **why_not;               /* when not eligible */
+	double *score;
+	const char **why;
+	struct aigw_node_live *all;
+	size_t n_all;
+};
+
+#define RESERVE "in reserve while an active node can take the request"
+
+static bool live_blocks(const struct aigw_node_live *lv)
 {
+	return lv && (strcmp(lv->state, "open") == 0 || strcmp(lv->state, "ejected") == 0 ||
+		      strcmp(lv->state, "down") == 0);
+}
+
+static void explain(struct aigw_store *s, const struct aigw_route *r,
+		    const struct aigw_candidate *cands, size_t nc, struct explained *e)
+{
+	struct aigw_balance_candidate *bc = aigw_calloc(nc ? nc : 1, sizeof(*bc));
+	struct aigw_err err = { 0 };
+	struct aigw_balancer b;
+	int64_t wall = aigw_clock_wall_ms();
+	uint64_t now = aigw_clock_mono_ms();
+	bool any_active = false;
+
+	memset(e, 0, sizeof(*e));
+	e->pick = -1;
+	e->rows = aigw_calloc(nc ? nc : 1, sizeof(*e->rows));
+	e->eligible = aigw_calloc(nc ? nc : 1, sizeof(*e->eligible));
+	e->reserve = aigw_calloc(nc ? nc : 1, sizeof(*e->reserve));
+	e->why_not = aigw_calloc(nc ? nc : 1, sizeof(*e->why_not));
+	e->score = aigw_calloc(nc ? nc : 1, sizeof(*e->score));
+	e->why = aigw_calloc(nc ? nc : 1, sizeof(*e->why));
+	if (s && aigw_store_node_live_list(s, &e->all, &e->n_all, &err)) {
+		e->all = NULL;
+		e->n_all = 0;
+	}
+	aigw_balancer_init(&b, r->policy, nc);
+	for (size_t i = 0; i < nc; i++) {
+		const struct aigw_node_live *lv =
+			aigw_node_live_find(e->all, e->n_all, cands[i].name, wall, AIGW_LIVE_FRESH_MS);
+		struct aigw_balance_node *nd = &b.node[i];
+
+		e->rows[i] = lv;
+		e->live |= lv != NULL;
+		bc[i].weight = cands[i].node && cands[i].node->weight > 0 ? cands[i].node->weight : 1;
+		bc[i].cost = -1;
+		e->eligible[i] = cands[i].eligible && !live_blocks(lv);
+		if (!cands[i].eligible)
+			e->why_not[i] = cands[i].reason;
+		else if (live_blocks(lv))
+			e->why_not[i] = strcmp(lv->state, "open") == 0 ? "breaker open"
+				      : strcmp(lv->state, "ejected") == 0 ? "ejected as an outlier"
+									: "down (active checks fail)";
+		bc[i].eligible = e->eligible[i];
+		any_active |= e->eligible[i] && !(cands[i].node && cands[i].node->standby);
+		if (!lv)
+			continue;
+		nd->in_flight = lv->in_flight > 0 ? (uint32_t)lv->in_flight : 0;
+		if (lv->latency_us >= 0) {
+			nd->measured = nd->ok_measured = true;
+			nd->ewma_us = nd->ok_ewma_us = (double)lv->latency_us;
+			nd->ewma_ms = nd->ok_ewma_ms = now;
+			nd->adapt_ms = now;
+			nd->sum_weight = 1;
+			nd->sum_latency_us = (double)lv->latency_us;
+		}
+	}
+	/* As the gateway does: standby nodes take part only when no active
+	 * node can take the request. */
+	for (size_t i = 0; i < nc; i++) {
+		e->reserve[i] = any_active && e->eligible[i] && cands[i].node && cands[i].node->standby;
+		if (e->reserve[i])
+			bc[i].eligible = false;
+	}
+	aigw_balance_explain(&b, bc, now, e->score, e->why);
+	/* b is this command's own balancer: picking from it changes nothing. */
+	e->pick = aigw_balance_pick_at(&b, bc, now);
+	aigw_balancer_release(&b);
+	free(bc);
+}
+
+static void explained_release(struct explained *e)
+{
+	free(e->rows);
+	free(e->eligible);
+	free(e->reserve);
+	free(e->why_not);
+	free(e->score);
+	free(e->why);
+	aigw_node_live_free(e->all, e->n_all);
+}
+
+static cJSON *live_facts_json(const struct aigw_node_live *lv)
+{
+	return lv ? aigw_node_live_json(lv) : cJSON_CreateNull();
+}
+
+static void print_candidate(struct cli *cli, const struct aigw_candidate *c,
+			    const struct explained *e, size_t i, size_t *rank)
+{
+	const struct aigw_node_live *lv = e->rows[i];
+
+	if (e->eligible[i])
+		fprintf(cli->out, "  %zu. %-24s %s", (*rank)++, c->name, c->reason);
+	else
+		fprintf(cli->out, "  -  %-24s not eligible: %s", c->name, e->why_not[i]);
+	if (lv) {
+		fprintf(cli->out, "; %s, %lld in flight", lv->state, (long long)lv->in_flight);
+		if (lv->latency_us >= 0)
+			fprintf(cli->out, ", latency %.1fms", (double)lv->latency_us / 1000.0);
+		fprintf(cli->out, ", share %.0f%%", lv->share * 100.0);
+	}
+	if (e->reserve[i])
+		fprintf(cli->out, "; %s", RESERVE);
+	else if (e->eligible[i])
+		fprintf(cli->out, "; score %.3g (%s)", e->score[i], e->why[i]);
+	fprintf(cli->out, "%s\n", (int)i == e->pick ? "  <- picked" : "");
+}
+
+static int do_test(struct cli *cli, const struct aigw_catalog *cat, struct aigw_store *s)
+{
+	struct explained ex = { 0 };
 	struct aigw_route_request req = { 0 };
 	enum aigw_route_verdict *verdicts;
 	struct aigw_candidate *cands = NULL;
@@ -229,8 +363,10 @@ static int do_test(struct cli *cli, const struct aigw_catalog *cat)
 
 	verdicts = aigw_calloc(cat->n_routes ? cat->n_routes : 1, sizeof(*verdicts));
 	best = aigw_route_match(cat->routes, cat->n_routes, &req, verdicts);
-	if (best >= 0)
+	if (best >= 0) {
 		aigw_catalog_candidates(cat, &cat->routes[best], req.model, &cands, &nc);
+		explain(s, &cat->routes[best], cands, nc, &ex);
+	}
 
 	if (cli->json) {
 		cJSON *o = cJSON_CreateObject(), *a;
@@ -250,9 +386,29 @@ static int do_test(struct cli *cli, const struct aigw_catalog *cat)
 		for (size_t i = 0; i < nc; i++) {
 			cJSON *c = cJSON_CreateObject();
 			cJSON_AddStringToObject(c, "node", cands[i].name);
-			cJSON_AddBoolToObject(c, "eligible", cands[i].eligible);
-			cJSON_AddStringToObject(c, "reason", cands[i].reason);
+			cJSON_AddBoolToObject(c, "eligible", ex.eligible[i]);
+			cJSON_AddStringToObject(c, "reason",
+						ex.eligible[i] ? cands[i].reason : ex.why_not[i]);
+			cJSON_AddItemToObject(c, "live", live_facts_json(ex.rows[i]));
+			if (ex.reserve[i]) {
+				cJSON_AddNullToObject(c, "score");
+				cJSON_AddStringToObject(c, "score_reason", RESERVE);
+			} else if (ex.eligible[i]) {
+				cJSON_AddNumberToObject(c, "score", ex.score[i]);
+				cJSON_AddStringToObject(c, "score_reason", ex.why[i]);
+			} else {
+				cJSON_AddNullToObject(c, "score");
+				cJSON_AddNullToObject(c, "score_reason");
+			}
+			cJSON_AddBoolToObject(c, "picked", (int)i == ex.pick);
 			cJSON_AddItemToArray(a, c);
+		}
+		if (best >= 0) {
+			cJSON_AddBoolToObject(o, "live", ex.live);
+			if (ex.pick >= 0)
+				cJSON_AddStringToObject(o, "pick", cands[ex.pick].name);
+			else
+				cJSON_AddNullToObject(o, "pick");
 		}
 		a = cJSON_AddArrayToObject(o, "routes");
 		for (size_t i = 0; i < cat->n_routes; i++) {
@@ -278,13 +434,14 @@ static int do_test(struct cli *cli, const struct aigw_catalog *cat)
 			r->method ? r->method : "");
 		for (size_t i = 0; i < r->headers.n; i++)
 			fprintf(cli->out, ", header '%s'", r->headers.v[i]);
-		fprintf(cli->out, "\npolicy     %s\ncandidates\n", aigw_policy_names[r->policy]);
-		for (size_t i = 0, rank = 1; i < nc; i++) {
-			if (cands[i].eligible)
-				fprintf(cli->out, "  %zu. %-24s %s\n", rank++, cands[i].name, cands[i].reason);
-			else
-				fprintf(cli->out, "  -  %-24s %s\n", cands[i].name, cands[i].reason);
-		}
+		fprintf(cli->out, "\npolicy     %s\n", aigw_policy_names[r->policy]);
+		fprintf(cli->out, "live       %s\n",
+			ex.live ? "as published by the running serve"
+				: "no live state (serve not running?): static facts only");
+		fprintf(cli->out, "pick       %s\ncandidates\n",
+			ex.pick >= 0 ? cands[ex.pick].name : "none (no eligible candidate)");
+		for (size_t i = 0, rank = 1; i < nc; i++)
+			print_candidate(cli, &cands[i], &ex, i, &rank);
 		for (size_t i = 0; i < cat->n_routes; i++) {
 			if ((ssize_t)i == best)
 				continue;
@@ -295,6 +452,8 @@ static int do_test(struct cli *cli, const struct aigw_catalog *cat)
 	}
 	free(verdicts);
 	free(cands);
+	if (best >= 0)
+		explained_release(&ex);
 	if (best < 0)
 		return cli_failf(cli, AIGW_ENOTFOUND, "no route matches %s %s%s%s", method, req.path,
 				 req.model ? " with model " : "", req.model ? req.model : "");
@@ -452,7 +611,7 @@ int cmd_route(struct cli *cli)
 		else
 			rc = cli_failf(cli, AIGW_ENOTFOUND, "no route named '%s'", cli->args.pos[0]);
 	} else if (strcmp(verb, "test") == 0) {
-		rc = do_test(cli, &cat);
+		rc = do_test(cli, &cat, s);
 	} else if (strcmp(verb, "models") == 0) {
 		rc = do_models(cli, &cat, conf);
 	} else {

@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "gateway.h"
 #include "keys.h"
+#include "live.h"
 #include "log.h"
 #include "mem.h"
 #include "mock.h"
@@ -62,6 +63,8 @@ static void *control_main(void *arg)
 	struct control *ctl = arg;
 	sigset_t set;
 	struct timespec tick = { 0, 250 * 1000 * 1000 };
+	struct aigw_live_tracker live = { 0 };
+	uint64_t published = 0;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
@@ -99,7 +102,13 @@ static void *control_main(void *arg)
 			aigw_log_warn("cannot read the database: %s", err.msg);
 		aigw_gateway_trim_when_quiet(ctl->gw);
 		aigw_gateway_tick(ctl->gw, aigw_clock_mono_ms());
+		if (aigw_clock_mono_ms() - published >= 1000) {
+			published = aigw_clock_mono_ms();
+			if (aigw_gateway_publish_live(ctl->gw, &live, &err))
+				aigw_log_debug("cannot publish the live state: %s", err.msg);
+		}
 	}
+	aigw_live_tracker_release(&live);
 	return NULL;
 }
 
@@ -302,6 +311,9 @@ int cmd_serve(struct cli *cli)
 	rc = aigw_gateway_run(gw, &err) ? cli_fail(cli, &err) : 0;
 	atomic_store(&ctl.quit, true);
 	pthread_join(control, NULL);
+	/* A stopped gateway shows no live state. */
+	if (aigw_gateway_clear_live(gw, &err))
+		aigw_log_warn("cannot clear the live state: %s", err.msg);
 out:
 	aigw_admin_free(admin);
 	aigw_gateway_free(gw);

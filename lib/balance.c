@@ -211,10 +211,22 @@ static bool choose_takers(struct aigw_balancer *b, const struct aigw_balance_can
 	if (!any)
 		for (size_t i = 0; i < b->n; i++)
 			take[i] = c[i].eligible;
-	/* a few picks ignore the preference, so that the latency of the
-	 * dearer nodes (the bound is measured against) stays known */
-	if (!b->params.prefer_cheap || rand_unit(b) < b->params.cheap_explore)
+	if (!b->params.prefer_cheap)
 		return true;
+	/* a few picks ignore the preference and go to any candidate at
+	 * random, so that every latency the bound is judged on stays fresh
+	 * (left to the policy they would go to the node that already looks
+	 * fastest, and a cheap node once slow would never be measured again) */
+	if (rand_unit(b) < b->params.cheap_explore) {
+		size_t n = 0, k;
+		for (size_t i = 0; i < b->n; i++)
+			n += take[i];
+		k = (size_t)(rand_unit(b) * (double)n);
+		for (size_t i = 0, seen = 0; i < b->n; i++)
+			if (take[i])
+				take[i] = seen++ == k;
+		return true;
+	}
 	/* the bound needs every latency: candidates not measured yet are
 	 * tried first (the policy picks among them) */
 	for (size_t i = 0; i < b->n; i++) {

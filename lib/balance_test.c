@@ -571,7 +571,7 @@ static void test_prefer_cheap_within_bound(void **state)
 	aigw_balancer_release(&b);
 
 	/* by default 2% of picks ignore the preference (the others' latency
-	 * stays known): those mostly go to the two dearer nodes */
+	 * stays known): those go to any node, two in three to a dearer one */
 	p.cheap_explore = 0.02;
 	aigw_balancer_init2(&b, AIGW_POLICY_ROUND_ROBIN, 3, &p);
 	for (int i = 0; i < 3; i++) {
@@ -603,6 +603,38 @@ static void test_prefer_cheap_within_bound(void **state)
 	assert_true(first[0] == 1 && first[1] == 1 && first[2] == 1);
 	for (int i = 0; i < 20; i++)
 		assert_int_equal(aigw_balance_pick_at(&b, c, 0), 2); /* cost 5, fast */
+	aigw_balancer_release(&b);
+}
+
+/* A cheap node measured once in a slow moment is not left out for good:
+ * the exploring picks go to any node, not to the one the policy favours,
+ * so its estimate is refreshed and it takes the traffic back. */
+static void test_prefer_cheap_refreshes_a_stale_estimate(void **state)
+{
+	struct aigw_balancer b;
+	struct aigw_balance_params p;
+	struct aigw_balance_candidate c[2] = { { 1, true, 250, 0 }, { 1, true, 15, 0 } };
+	struct aigw_balance_obs o;
+	int cheap_late = 0;
+	(void)state;
+
+	aigw_balance_params_default(&p);
+	p.prefer_cheap = true;
+	aigw_balancer_init2(&b, AIGW_POLICY_PEAK_EWMA, 2, &p);
+	o = ok_ms(10);
+	aigw_balance_observe(&b, 0, &o, 0);
+	o = ok_ms(40); /* one slow answer: past the bound of 1.5x */
+	aigw_balance_observe(&b, 1, &o, 0);
+	/* a pick every 10 ms for a minute, every answer 10 ms: the 40 ms peak
+	 * decays (10 s time constant) within about 20 s of fresh samples */
+	for (uint64_t t = 1; t <= 6000; t++) {
+		int k = aigw_balance_pick_at(&b, c, t * 10);
+		assert_true(k == 0 || k == 1);
+		o = ok_ms(10);
+		aigw_balance_observe(&b, k, &o, t * 10);
+		cheap_late += t > 4000 && k == 1;
+	}
+	assert_in_range(cheap_late, 1900, 2000);
 	aigw_balancer_release(&b);
 }
 
@@ -674,6 +706,7 @@ int main(void)
 		cmocka_unit_test(test_adaptive_avoids_failing),
 		cmocka_unit_test(test_simulation_slow_middle_third),
 		cmocka_unit_test(test_prefer_cheap_within_bound),
+		cmocka_unit_test(test_prefer_cheap_refreshes_a_stale_estimate),
 		cmocka_unit_test(test_carry_keeps_learning),
 		cmocka_unit_test(test_adaptive_pending_age),
 		cmocka_unit_test(test_slow_start_ramp),

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "accounts.h"
 #include "auth.h"
@@ -18,6 +19,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "json.h"
+#include "live.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -523,6 +525,41 @@ int aigw_gateway_poll(struct aigw_gateway *gw, struct aigw_err *err)
 	if ((rc = aigw_gateway_reload(gw, &gw->conf, err)))
 		return rc;
 	return 1;
+}
+
+/* Live state for the CLI (live.h): rows for every node of the current
+ * snapshot, written through the gateway's store. */
+int aigw_gateway_publish_live(struct aigw_gateway *gw, struct aigw_live_tracker *t,
+			      struct aigw_err *err)
+{
+	struct aigw_snapshot *snap;
+	struct aigw_node_live *rows;
+	const char **names;
+	uint64_t mono = aigw_clock_mono_ms();
+	size_t n;
+	int rc;
+
+	if (!gw->store)
+		return 0;
+	pthread_mutex_lock(&gw->mu);
+	snap = gw->latest ? aigw_snapshot_ref(gw->latest) : NULL;
+	pthread_mutex_unlock(&gw->mu);
+	n = snap ? snap->cat.n_nodes : 0;
+	names = aigw_calloc(n ? n : 1, sizeof(*names));
+	for (size_t i = 0; i < n; i++)
+		names[i] = snap->cat.nodes[i].name;
+	aigw_live_rows(gw->health, names, n, mono, aigw_clock_wall_ms(), (int64_t)getpid(), &rows);
+	aigw_live_shares(t, rows, n, mono);
+	rc = aigw_store_node_live_put(gw->store, rows, n, err);
+	aigw_node_live_free(rows, n);
+	free(names);
+	aigw_snapshot_unref(snap);
+	return rc;
+}
+
+int aigw_gateway_clear_live(struct aigw_gateway *gw, struct aigw_err *err)
+{
+	return gw->store ? aigw_store_node_live_put(gw->store, NULL, 0, err) : 0;
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -1464,6 +1501,9 @@ static void end_attempt(struct call *c, enum aigw_health_outcome outcome)
 		aigw_balance_observe(&c->w->balancers[c->route], c->cand, &o, now_us / 1000);
 	}
 	aigw_health_end(c->gw->health, c->snap->nodes[c->node].node->name);
+	if (outcome == AIGW_HEALTH_OK)
+		aigw_health_latency(c->gw->health, c->snap->nodes[c->node].node->name,
+				    now_us - c->attempt_start_us);
 	aigw_health_record(c->gw->health, c->snap->nodes[c->node].node->name,
 			   (const char *const *)r->route->nodes.v, r->route->nodes.n, now_us / 1000,
 			   outcome);

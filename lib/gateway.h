@@ -20,6 +20,7 @@
 #include "err.h"
 
 struct aigw_gateway;
+struct aigw_live_tracker;
 
 /* Binds the listener (conf->listen, conf->workers), opens the store at
  * db_path for snapshots (a missing file reads as empty), starts the request
@@ -48,6 +49,16 @@ int aigw_gateway_reload(struct aigw_gateway *gw, const struct aigw_conf *conf,
  * the conf of the last reload. Returns 1 when it
  * rebuilt, 0 when nothing changed, or an error. */
 int aigw_gateway_poll(struct aigw_gateway *gw, struct aigw_err *err);
+
+/* Writes the live state of every node of the current snapshot to the
+ * database's node_live table (live.h; t carries the shares of traffic
+ * from one call to the next), replacing what was there. Call from the
+ * control thread, about once a second. */
+int aigw_gateway_publish_live(struct aigw_gateway *gw, struct aigw_live_tracker *t,
+			      struct aigw_err *err);
+/* Deletes the live state (serve stopping): a stopped gateway shows none.
+ * From the control thread, or after it ended. */
+int aigw_gateway_clear_live(struct aigw_gateway *gw, struct aigw_err *err);
 
 /* Gives memory the allocator keeps after a burst (a thousand streams
  * leave ~20 MB of free heap behind) back to the system, once the gateway

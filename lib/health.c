@@ -53,6 +53,8 @@ struct hnode {
 	/* traffic, over every worker */
 	_Atomic int64_t in_flight;
 	_Atomic uint64_t picks;
+	double latency_us;         /* EWMA of answered requests (lock) */
+	bool latency_measured;     /* (lock) */
 	/* active checks */
 	atomic_bool down;
 	struct aigw_health_check_conf check;
@@ -581,6 +583,21 @@ void aigw_health_end(struct aigw_health *h, const char *node)
 		atomic_fetch_sub_explicit(&n->in_flight, 1, memory_order_relaxed);
 }
 
+void aigw_health_latency(struct aigw_health *h, const char *node, uint64_t latency_us)
+{
+	struct hnode *n = find(h, node);
+
+	if (!n)
+		return;
+	pthread_mutex_lock(&n->lock);
+	if (!n->latency_measured)
+		n->latency_us = (double)latency_us;
+	else
+		n->latency_us += AIGW_HEALTH_LATENCY_ALPHA * ((double)latency_us - n->latency_us);
+	n->latency_measured = true;
+	pthread_mutex_unlock(&n->lock);
+}
+
 int64_t aigw_health_in_flight(struct aigw_health *h, const char *node)
 {
 	struct hnode *n = find(h, node);
@@ -628,6 +645,8 @@ int aigw_health_status(struct aigw_health *h, const char *node, uint64_t now_ms,
 		out->retry_at_ms = atomic_load(&n->ejected_until);
 	if (breaker == BREAKER_OPEN && atomic_load(&n->open_until) > out->retry_at_ms)
 		out->retry_at_ms = atomic_load(&n->open_until);
+	out->latency_measured = n->latency_measured;
+	out->latency_us = n->latency_measured ? (uint64_t)(n->latency_us + 0.5) : 0;
 	pthread_mutex_unlock(&n->lock);
 	out->since_ms = aigw_health_since_ms(h, node);
 	out->in_flight = aigw_health_in_flight(h, node);

@@ -170,6 +170,8 @@ struct aigw_health_status {
 	uint64_t since_ms;             /* aigw_health_since_ms */
 	int64_t in_flight;             /* aigw_health_in_flight */
 	uint64_t picks;                /* aigw_health_begin calls since it was added */
+	bool latency_measured;         /* aigw_health_latency was called */
+	uint64_t latency_us;           /* its estimate; 0 when not measured */
 	bool checks;                   /* active checks enabled */
 	bool checked;                  /* at least one check ran */
 	bool check_ok;                 /* the last check passed */
@@ -186,6 +188,17 @@ struct aigw_health_status {
 void aigw_health_begin(struct aigw_health *h, const char *node);
 void aigw_health_end(struct aigw_health *h, const char *node);
 int64_t aigw_health_in_flight(struct aigw_health *h, const char *node);
+
+/* A latency estimate per node over every worker, for `aigw nodes list`
+ * and `aigw route test` (the balancers' own estimates are per worker and
+ * not readable from other threads). The gateway reports the latency of
+ * every answered attempt (not of failures, whose latency says little);
+ * the estimate is an exponentially weighted moving average that moves
+ * AIGW_HEALTH_LATENCY_ALPHA of the way toward each sample (the first
+ * sample is taken as is), so the last ten or so answers dominate. Under
+ * the node's mutex. Unknown nodes: no-op. */
+#define AIGW_HEALTH_LATENCY_ALPHA 0.2
+void aigw_health_latency(struct aigw_health *h, const char *node, uint64_t latency_us);
 
 /* Fills *out for node at now_ms; AIGW_ENOTFOUND for an unknown node. */
 int aigw_health_status(struct aigw_health *h, const char *node, uint64_t now_ms,

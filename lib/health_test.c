@@ -98,6 +98,38 @@ static void test_in_flight_and_picks(void **state)
 	aigw_health_free(h);
 }
 
+/* The latency estimate: none until a sample, then the first sample, then
+ * a fifth of the way toward each next one; unknown nodes are no-ops. */
+static void test_latency_ewma(void **state)
+{
+	struct aigw_health *h = three(NULL);
+	struct aigw_health_status st;
+	(void)state;
+
+	assert_int_equal(aigw_health_status(h, "a", 0, &st), 0);
+	assert_false(st.latency_measured);
+	assert_int_equal(st.latency_us, 0);
+	aigw_health_latency(h, "a", 10000);
+	aigw_health_latency(h, "nope", 5);
+	assert_int_equal(aigw_health_status(h, "a", 0, &st), 0);
+	assert_true(st.latency_measured);
+	assert_int_equal(st.latency_us, 10000);
+	aigw_health_latency(h, "a", 20000);
+	assert_int_equal(aigw_health_status(h, "a", 0, &st), 0);
+	assert_int_equal(st.latency_us, 12000);
+	aigw_health_latency(h, "a", 2000);
+	assert_int_equal(aigw_health_status(h, "a", 0, &st), 0);
+	assert_int_equal(st.latency_us, 10000);
+	/* Many equal samples converge on them. */
+	for (int i = 0; i < 100; i++)
+		aigw_health_latency(h, "a", 50000);
+	assert_int_equal(aigw_health_status(h, "a", 0, &st), 0);
+	assert_int_equal(st.latency_us, 50000);
+	assert_int_equal(aigw_health_status(h, "b", 0, &st), 0);
+	assert_false(st.latency_measured);
+	aigw_health_free(h);
+}
+
 /* ------------------------------------------------------------- breaker */
 
 static void test_breaker_opens_after_n(void **state)
@@ -766,6 +798,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_in_flight_and_picks),
+		cmocka_unit_test(test_latency_ewma),
 		cmocka_unit_test(test_breaker_opens_after_n),
 		cmocka_unit_test(test_breaker_half_open_probes),
 		cmocka_unit_test(test_breaker_more_probes),

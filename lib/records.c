@@ -149,3 +149,29 @@ cJSON *aigw_route_json(const struct aigw_route *r)
 		cJSON_AddStringToObject(o, "defined_at", r->where);
 	return o;
 }
+
+cJSON *aigw_node_live_json(const struct aigw_node_live *r)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "state", r->state);
+	cJSON_AddNumberToObject(o, "in_flight", (double)r->in_flight);
+	if (r->latency_us >= 0)
+		cJSON_AddNumberToObject(o, "latency_ms", (double)r->latency_us / 1000.0);
+	else
+		cJSON_AddNullToObject(o, "latency_ms");
+	cJSON_AddNumberToObject(o, "share", r->share);
+	cJSON_AddNumberToObject(o, "failures", (double)r->failures);
+	if (r->retry_at_ms > 0)
+		cJSON_AddNumberToObject(o, "retry_at_ms", (double)r->retry_at_ms);
+	else
+		cJSON_AddNullToObject(o, "retry_at_ms");
+	if (r->checks[0])
+		cJSON_AddStringToObject(o, "checks", r->checks);
+	else
+		cJSON_AddNullToObject(o, "checks");
+	cJSON_AddNumberToObject(o, "picks", (double)r->picks);
+	cJSON_AddNumberToObject(o, "pid", (double)r->pid);
+	cJSON_AddNumberToObject(o, "updated_ms", (double)r->updated_ms);
+	return o;
+}

@@ -9,6 +9,7 @@
 #include "key.h"
 #include "node.h"
 #include "route.h"
+#include "store.h"
 
 /* A key record: id, name, prefix, status (as of now), limits, budget,
  * models, times, rotated_from. secret, when not NULL, is added as "key":
@@ -31,6 +32,12 @@ cJSON *aigw_accounts_json(const struct aigw_account *accounts, size_t n);
 /* A route record: the fields of an aigw.yaml route entry plus source and,
  * for YAML routes, defined_at. Caller owns the result. */
 cJSON *aigw_route_json(const struct aigw_route *r);
+
+/* What a running serve knows of a node now (store.h node_live): state,
+ * in_flight, latency_ms (null: not measured yet), share (0..1), failures,
+ * retry_at_ms (null: none), checks ("ok", "failing" or null), picks, pid,
+ * updated_ms. Caller owns the result. */
+cJSON *aigw_node_live_json(const struct aigw_node_live *r);
 
 /* "2026-11-23T01:45:00Z", or JSON null for 0. */
 cJSON *aigw_json_time(int64_t t);

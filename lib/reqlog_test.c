@@ -838,6 +838,7 @@ static void test_migration_from_v1_keeps_rows(void **state)
 		 "DROP TRIGGER route_nodes_del_config;"
 		 "DROP TABLE config_version;"
 		 "ALTER TABLE nodes DROP COLUMN cost; ALTER TABLE routes DROP COLUMN prefer_cheap;"
+		 "DROP TABLE node_live;"
 		 "DROP TABLE request_log; DROP TABLE request_rollup;"
 		 "ALTER TABLE nodes DROP COLUMN accounts;"
 		 "ALTER TABLE routes DROP COLUMN connect_timeout_ms;"

@@ -44,8 +44,9 @@
  *   v5  config_version: a counter raised by triggers on every write to
  *       keys, nodes, routes and route_nodes (below)
  *   v6  nodes.cost, routes.prefer_cheap (below)
- *   v7  cache: response cache entries (request hash, body, expiry)
- *   v8  ledger: spend per key and period, for budgets that survive restarts
+ *   v7  node_live: what a running serve knows of each node (below)
+ *   v8  cache: response cache entries (request hash, body, expiry)
+ *   v9  ledger: spend per key and period, for budgets that survive restarts
  *
  * Enum columns hold the names used on the command line and in aigw.yaml
  * (e.g. 'openai', 'draining') so that `sqlite3 aigw.db` is readable without
@@ -243,6 +244,24 @@ static const char *const migrations[] = {
 	"ALTER TABLE nodes ADD COLUMN cost INTEGER NOT NULL DEFAULT -1 CHECK (cost >= -1);"
 	"ALTER TABLE routes ADD COLUMN prefer_cheap INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (prefer_cheap >= 0);",
+	/* v7: what a running `aigw serve` knows of each node now, published
+	 * about once a second for `aigw nodes list` and `aigw route test`
+	 * (another process). Replaced whole on every publish, deleted when
+	 * serve stops. No config_version trigger: it is not configuration. */
+	[7] =
+	"CREATE TABLE node_live ("
+	"  node TEXT PRIMARY KEY,"
+	"  updated_ms INTEGER NOT NULL,"
+	"  pid INTEGER,"
+	"  state TEXT NOT NULL,"
+	"  in_flight INTEGER NOT NULL DEFAULT 0,"
+	"  latency_us INTEGER,"
+	"  picks INTEGER NOT NULL DEFAULT 0,"
+	"  share REAL NOT NULL DEFAULT 0,"
+	"  failures INTEGER NOT NULL DEFAULT 0,"
+	"  retry_at_ms INTEGER,"
+	"  checks TEXT"
+	");",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == AIGW_STORE_SCHEMA_VERSION + 1,

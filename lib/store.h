@@ -24,7 +24,7 @@
 struct aigw_store;
 
 /* The schema version this binary writes (PRAGMA user_version). */
-#define AIGW_STORE_SCHEMA_VERSION 6
+#define AIGW_STORE_SCHEMA_VERSION 7
 /* PRAGMA application_id: "aigw" in ASCII. */
 #define AIGW_STORE_APPLICATION_ID 0x61696777
 
@@ -99,5 +99,38 @@ int aigw_store_route_get(struct aigw_store *s, const char *name, struct aigw_rou
 int aigw_store_route_list(struct aigw_store *s, struct aigw_route **out, size_t *n,
 			  struct aigw_err *err);
 int aigw_store_route_delete(struct aigw_store *s, const char *name, struct aigw_err *err);
+
+/* ---- node_live: a running serve's view of its nodes ----
+ * Written by `aigw serve` about once a second (the whole table replaced),
+ * read by the CLI. Times are wall clock milliseconds. */
+#define AIGW_LIVE_STATE_MAX 16
+#define AIGW_LIVE_CHECKS_MAX 16
+struct aigw_node_live {
+	char *node;
+	int64_t updated_ms;  /* wall clock ms of the publish */
+	int64_t pid;         /* of the serve that wrote it */
+	char state[AIGW_LIVE_STATE_MAX];   /* aigw_health_state_name */
+	int64_t in_flight;
+	int64_t latency_us;  /* latency estimate; -1: none yet */
+	int64_t picks;       /* since serve started */
+	double share;        /* of the picks over the last interval, 0..1 */
+	int64_t failures;    /* consecutive */
+	int64_t retry_at_ms; /* wall clock ms when open/ejected ends; 0: not */
+	char checks[AIGW_LIVE_CHECKS_MAX]; /* "ok", "failing", "" (no checks) */
+};
+
+void aigw_node_live_release(struct aigw_node_live *r);
+void aigw_node_live_free(struct aigw_node_live *v, size_t n);
+/* Replaces every row with rows[0..n) in one transaction (n 0: clears). */
+int aigw_store_node_live_put(struct aigw_store *s, const struct aigw_node_live *rows, size_t n,
+			     struct aigw_err *err);
+/* All rows, by node name. */
+int aigw_store_node_live_list(struct aigw_store *s, struct aigw_node_live **out, size_t *n,
+			      struct aigw_err *err);
+/* The row of node among v[0..n) when it was updated within fresh_ms of
+ * now_ms (wall clock); NULL otherwise. */
+const struct aigw_node_live *aigw_node_live_find(const struct aigw_node_live *v, size_t n,
+						 const char *node, int64_t now_ms,
+						 int64_t fresh_ms);
 
 #endif

@@ -745,11 +745,16 @@ static void test_key_update_and_delete(void **state)
 
 /* ------------------------------------------------------------- nodes */
 
-/* What version 3 left: routes without the narrower timeouts. */
+/* What version 6 left: no node_live table. */
+#define BACK_TO_VERSION_SIX "DROP TABLE node_live; PRAGMA user_version = 6;"
+
+/* What version 5 left: no node costs, no cost preference. */
 #define BACK_TO_VERSION_FIVE \
+	BACK_TO_VERSION_SIX \
 	"ALTER TABLE nodes DROP COLUMN cost;" \
 	"ALTER TABLE routes DROP COLUMN prefer_cheap; PRAGMA user_version = 5;"
 
+/* What version 4 left: no config_version counter. */
 #define BACK_TO_VERSION_FOUR \
 	BACK_TO_VERSION_FIVE \
 	"DROP TRIGGER keys_ins_config;" \
@@ -864,6 +869,76 @@ static void test_config_version(void **state)
 	assert_int_equal(aigw_store_config_version(s, &v3, &err), 0);
 	assert_int_equal(v3, v2 + 3);
 	aigw_key_release(&k);
+	aigw_store_close(s);
+}
+
+/* node_live: put replaces every row, list reads them back (NULLs as -1,
+ * 0 and ""), find honours freshness; writing it leaves config_version
+ * alone (it is not configuration). A version 6 database gets the table. */
+static void test_node_live(void **state)
+{
+	struct fixture *f = *state;
+	struct aigw_store *s = open_ok(f->db, AIGW_STORE_CREATE);
+	struct aigw_err err = { 0 };
+	struct aigw_node_live rows[2], *got;
+	size_t n;
+	int64_t v0, v1;
+
+	aigw_store_close(s);
+	raw_exec(f->db, BACK_TO_VERSION_SIX);
+	s = open_ok(f->db, 0);
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), AIGW_STORE_SCHEMA_VERSION);
+	assert_int_equal(aigw_store_config_version(s, &v0, &err), 0);
+	memset(rows, 0, sizeof(rows));
+	rows[0].node = "a";
+	rows[0].updated_ms = 1000000;
+	rows[0].pid = 42;
+	strcpy(rows[0].state, "closed");
+	rows[0].in_flight = 3;
+	rows[0].latency_us = 12345;
+	rows[0].picks = 10;
+	rows[0].share = 0.75;
+	strcpy(rows[0].checks, "ok");
+	rows[1].node = "b";
+	rows[1].updated_ms = 1000000;
+	strcpy(rows[1].state, "open");
+	rows[1].latency_us = -1;
+	rows[1].failures = 5;
+	rows[1].retry_at_ms = 1005000;
+	rows[1].share = 0.25;
+	assert_int_equal(aigw_store_node_live_put(s, rows, 2, &err), 0);
+	assert_int_equal(aigw_store_node_live_list(s, &got, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(got[0].node, "a");
+	assert_int_equal(got[0].pid, 42);
+	assert_string_equal(got[0].state, "closed");
+	assert_int_equal(got[0].in_flight, 3);
+	assert_int_equal(got[0].latency_us, 12345);
+	assert_int_equal(got[0].picks, 10);
+	assert_true(got[0].share > 0.74 && got[0].share < 0.76);
+	assert_string_equal(got[0].checks, "ok");
+	assert_int_equal(got[0].retry_at_ms, 0);
+	assert_string_equal(got[1].state, "open");
+	assert_int_equal(got[1].latency_us, -1);
+	assert_int_equal(got[1].failures, 5);
+	assert_int_equal(got[1].retry_at_ms, 1005000);
+	assert_string_equal(got[1].checks, "");
+	assert_non_null(aigw_node_live_find(got, n, "b", 1004000, 5000));
+	assert_null(aigw_node_live_find(got, n, "b", 1006000, 5000));
+	assert_null(aigw_node_live_find(got, n, "c", 1000000, 5000));
+	aigw_node_live_free(got, n);
+	assert_int_equal(aigw_store_config_version(s, &v1, &err), 0);
+	assert_int_equal(v1, v0);
+
+	/* Replacing drops the rows of nodes no longer given; 0 rows clear. */
+	assert_int_equal(aigw_store_node_live_put(s, rows + 1, 1, &err), 0);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM node_live"), 1);
+	assert_int_equal(aigw_store_node_live_put(s, NULL, 0, &err), 0);
+	assert_int_equal(aigw_store_node_live_list(s, &got, &n, &err), 0);
+	assert_int_equal(n, 0);
+	aigw_node_live_free(got, n);
+	assert_int_equal(aigw_store_config_version(s, &v1, &err), 0);
+	assert_int_equal(v1, v0);
 	aigw_store_close(s);
 }
 
@@ -1296,6 +1371,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_node_accounts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_live, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_route_crud, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_handles_interleave, setup, teardown),

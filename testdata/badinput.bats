@@ -84,11 +84,11 @@ load helpers
 	sqlite3 "$AIGW_DB" "pragma user_version=99; pragma application_id=1634297719; create table t(x)"
 	snapshot_db
 	run_aigw keys list
-	assert_fail 1 "aigw keys: database '$AIGW_DB' has schema version 99, newer than this aigw supports (6); upgrade aigw"
+	assert_fail 1 "aigw keys: database '$AIGW_DB' has schema version 99, newer than this aigw supports (7); upgrade aigw"
 	run_aigw keys create --name a
-	assert_fail 1 "aigw keys: database '$AIGW_DB' has schema version 99, newer than this aigw supports (6); upgrade aigw"
+	assert_fail 1 "aigw keys: database '$AIGW_DB' has schema version 99, newer than this aigw supports (7); upgrade aigw"
 	run_aigw nodes import - <<<'{"name":"n","url":"http://h","provider":"http"}'
-	assert_fail 1 "aigw nodes: database '$AIGW_DB' has schema version 99, newer than this aigw supports (6); upgrade aigw"
+	assert_fail 1 "aigw nodes: database '$AIGW_DB' has schema version 99, newer than this aigw supports (7); upgrade aigw"
 	assert_db_unchanged
 	[ "$(sql "pragma user_version")" = 99 ]
 	[ "$(sql "select name from sqlite_master")" = t ]
@@ -121,7 +121,7 @@ load helpers
 @test "an aigw database is stamped with the aigw application_id and schema version" {
 	aigw keys create --name a -q >/dev/null
 	[ "$(sql "pragma application_id")" = 1634297719 ]
-	[ "$(sql "pragma user_version")" = 6 ]
+	[ "$(sql "pragma user_version")" = 7 ]
 	[ "$(sql "pragma integrity_check")" = ok ]
 	[ "$(sql "pragma journal_mode")" = wal ]
 }

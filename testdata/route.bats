@@ -261,11 +261,13 @@ matching_setup() {
 			route      gpt (database)
 			because    path prefix '/v1/chat', model glob 'gpt-*', any method
 			policy     round_robin
+			live       no live state (serve not running?): static facts only
+			pick       a
 			candidates
-			  1. a                        active
-			  2. b                        standby
-			  -  c                        does not serve model
-			  -  d                        disabled
+			  1. a                        active; score 1 (round robin)  <- picked
+			  2. b                        standby; in reserve while an active node can take the request
+			  -  c                        not eligible: does not serve model
+			  -  d                        not eligible: disabled
 			not acme                     header does not match
 			not emb                      path does not match
 			not gpt4                     model does not match
@@ -284,10 +286,15 @@ matching_setup() {
 	jq -e '.method == "POST" and .path == "/v1/chat" and .model == "gpt-3.5" and .route == "gpt"
 		and .policy == "round_robin"
 		and .candidates == [
-			{"node":"b","eligible":true,"reason":"standby"},
-			{"node":"a","eligible":false,"reason":"draining"},
-			{"node":"c","eligible":false,"reason":"does not serve model"},
-			{"node":"d","eligible":false,"reason":"disabled"}]' <<<"$output" >/dev/null || fail "$output"
+			{"node":"b","eligible":true,"reason":"standby","live":null,"score":1,
+			 "score_reason":"round robin","picked":true},
+			{"node":"a","eligible":false,"reason":"draining","live":null,"score":null,
+			 "score_reason":null,"picked":false},
+			{"node":"c","eligible":false,"reason":"does not serve model","live":null,
+			 "score":null,"score_reason":null,"picked":false},
+			{"node":"d","eligible":false,"reason":"disabled","live":null,"score":null,
+			 "score_reason":null,"picked":false}]
+		and .live == false and .pick == "b"' <<<"$output" >/dev/null || fail "$output"
 	jq -e '[.routes[] | {(.name): .verdict}] | add == {
 		"acme":"header does not match", "emb":"path does not match", "gpt":"chosen",
 		"gpt4":"model does not match", "post":"matched, less specific"}' <<<"$output" >/dev/null ||

@@ -317,7 +317,7 @@ cost           \$0.0015 (1 of 4 requests priced)"
 	sqlite3 "$AIGW_DB" "pragma application_id = 1634297719; pragma user_version = 99"
 	snapshot_db
 	run_aigw stats summary
-	assert_fail 1 "aigw stats: database '$AIGW_DB' has schema version 99, newer than this aigw supports (6); upgrade aigw"
+	assert_fail 1 "aigw stats: database '$AIGW_DB' has schema version 99, newer than this aigw supports (7); upgrade aigw"
 	assert_db_unchanged
 }
 
