@@ -158,7 +158,9 @@ int aigw_geo_add_prefix(struct aigw_geo *g, const char *cidr, const char *region
 		return rc;
 	for (size_t i = 0; i < g->n_prefixes; i++)
 		if (g->prefixes[i].bits == p.bits && memcmp(g->prefixes[i].addr, p.addr, 16) == 0)
-			return aigw_err_set(err, AIGW_EEXIST, "prefix '%s' is the same as '%s'",
+			return aigw_err_set(err, AIGW_EEXIST, strcmp(cidr, g->prefixes[i].cidr) == 0 ?
+					    "prefix '%s' is given twice" :
+					    "prefix '%s' is the same as '%s'",
 					    cidr, g->prefixes[i].cidr);
 	/* Longest first, so the first match of a lookup is the longest. */
 	for (at = 0; at < g->n_prefixes && g->prefixes[at].bits >= p.bits; at++)
