@@ -71,6 +71,9 @@ enum dtype {
 	D_ACCOUNTS, /* node accounts, a sequence of account mappings */
 	D_NUMBER,   /* double in [min, max] */
 	D_STANDBY,  /* the standby: mapping (top level only) */
+	D_GEO,      /* the geo section, a mapping of geo_directives (top level only) */
+	D_GEOCIDRS, /* geo.regions: mapping of address prefix -> region */
+	D_GEONEAR,  /* geo.near: mapping of region -> regions */
 };
 
 enum {
@@ -249,6 +252,10 @@ static const struct directive top_directives[] = {
 	{ "standby", D_STANDBY, CONF_FIELD(standby), NULL, 0, 0, NULL, NULL,
 	  "When standby nodes take traffic ahead of a rise in load: a mapping described "
 	  "under Standby settings.", 0 },
+	{ "geo", D_GEO, CONF_FIELD(geo), NULL, 0, 0, NULL, NULL,
+	  "Geo-aware routing: where clients are and which regions are near each other, "
+	  "a mapping described under Geo section. Without it (or when a client's region "
+	  "is unknown) nodes are chosen without regard to region.", 0 },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, 0 },
 };
 
@@ -273,6 +280,47 @@ static const struct directive standby_directives[] = {
 	  0 },
 	{ "beta", D_NUMBER, SB_FIELD(beta), "0.3", 0, 1, NULL, NULL,
 	  "Smoothing of the rate's trend, in [0, 1]: 0 forecasts no trend.", 0 },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, 0 },
+};
+
+/* An HTTP field name: 1-64 token characters. */
+static int check_header_name(const char *s, struct aigw_err *err)
+{
+	size_t n = strlen(s);
+
+	if (n && n <= 64 &&
+	    strspn(s, "!#$%&'*+-.^_`|~0123456789"
+		      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") == n)
+		return 0;
+	return aigw_err_set(err, AIGW_EINVAL,
+			    "'%s' is not a header name (1-64 letters, digits and !#$%%&'*+-.^_`|~)",
+			    s);
+}
+
+#define GEO_FIELD(f) offsetof(struct aigw_geo, f)
+
+static const struct directive geo_directives[] = {
+	{ "region_header", D_STRING, GEO_FIELD(region_header), NULL, 0, 0, NULL,
+	  check_header_name,
+	  "Request header naming the client's region, such as X-Client-Region; when unset, "
+	  "no header is read. A value that is not a valid region name (the rule of node "
+	  "names) is ignored. The header wins over regions.", 0 },
+	{ "regions", D_GEOCIDRS, 0, NULL, 0, 0, NULL, NULL,
+	  "The client's region by its address: a mapping of IPv4 or IPv6 prefix "
+	  "(\"10.1.0.0/16\", \"2001:db8::/32\", or one address) to region name. The "
+	  "longest matching prefix wins; an IPv4 prefix also matches the IPv4-mapped "
+	  "IPv6 form of its addresses. Quote IPv6 prefixes.", 0 },
+	{ "near", D_GEONEAR, 0, NULL, 0, 0, NULL, NULL,
+	  "Regions near each other: a mapping of region to a list of regions "
+	  "(eu-west: [eu-central, uk]); the relation is symmetric. A region named here "
+	  "(as a key, even with an empty list, or in a list) is near only what is "
+	  "listed; any other two regions are near when they share the part before "
+	  "their last '-' (eu-west and eu-central; us-east-1 and us-east-2).", 0 },
+	{ "spill_latency_factor", D_NUMBER, GEO_FIELD(spill_latency_factor), "3", 1, 100,
+	  NULL, NULL,
+	  "A node is slow, and its request spills to the next nearest tier, when its "
+	  "latency estimate exceeds this many times the best estimate among the route's "
+	  "eligible nodes.", 0 },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, 0 },
 };
 
@@ -504,6 +552,24 @@ static int set_list(const struct directive *d, void *target, struct aigw_strv *i
 	return 0;
 }
 
+/* A D_NUMBER: a decimal number in [min, max]. */
+static int set_number(const struct directive *d, void *field, const char *text,
+		      struct aigw_err *err)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(text, &end);
+	if (end == text || *end || errno || !isfinite(v))
+		return aigw_err_set(err, AIGW_EINVAL, "'%s' is not a number", text);
+	if (v < (double)d->min || v > (double)d->max)
+		return aigw_err_set(err, AIGW_EINVAL, "%s is out of range (%lld..%lld)", text,
+				    (long long)d->min, (long long)d->max);
+	*(double *)field = v;
+	return 0;
+}
+
 /* Converts one textual value for directive d and stores it in target. The
  * file, the JSON reader and the defaults all come through here. */
 static int set_text(const struct directive *d, void *target, const char *text,
@@ -583,23 +649,14 @@ static int set_text(const struct directive *d, void *target, const char *text,
 	case D_ROUTES:
 	case D_ACCOUNTS:
 		break;
-	case D_NUMBER: {
-		char *end;
-		double x;
-
-		errno = 0;
-		x = strtod(text, &end);
-		if (end == text || *end || errno || !isfinite(x))
-			return aigw_err_set(err, AIGW_EINVAL, "'%s' is not a number", text);
-		if (x < (double)d->min || x > (double)d->max)
-			return aigw_err_set(err, AIGW_EINVAL, "%s is out of range (%lld..%lld)",
-					    text, (long long)d->min, (long long)d->max);
-		*(double *)field = x;
-		return 0;
-	}
+	case D_NUMBER:
+		return set_number(d, field, text, err);
 	case D_ALIASES:
 	case D_PRICING:
 	case D_STANDBY:
+	case D_GEO:
+	case D_GEOCIDRS:
+	case D_GEONEAR:
 		return aigw_err_set(err, AIGW_EINVAL, "expected a mapping");
 	}
 	return aigw_err_set(err, AIGW_EINVAL, "expected a list of mappings");
@@ -1127,6 +1184,65 @@ static int read_pricing(struct parse *p, const struct ynode *map, const char *pa
 	return 0;
 }
 
+/* The geo section (target the conf) and its two mappings (target the
+ * struct aigw_geo): geo.regions { prefix: region }, geo.near { region:
+ * [region, ...] }. */
+static int read_geo(struct parse *p, const struct directive *d, const struct ynode *v,
+		    const char *path, void *target)
+{
+	struct aigw_geo *g = d->type == D_GEO ? field_of(d, target) : target;
+	char kpath[PATH_MAX_LEN], ipath[PATH_MAX_LEN];
+
+	if (v->kind != Y_MAPPING)
+		return fail(p, v, path, "expected %s, got %s",
+			    d->type == D_GEO ? "a mapping of geo directives" :
+			    d->type == D_GEOCIDRS ? "a mapping of address prefixes to regions" :
+			    "a mapping of regions to lists of regions", kind_name(v));
+	if (d->type == D_GEO)
+		return read_mapping(p, v, path, geo_directives, g);
+	for (const struct ynode *k = v->child; k && k->next; k = k->next->next) {
+		struct aigw_strv near = AIGW_STRV_INIT;
+		const struct ynode *val = k->next;
+		struct aigw_err sub;
+		const char *t;
+		size_t i = 0;
+		int rc = 0;
+
+		if (k->kind != Y_SCALAR || k->null)
+			return fail(p, k, path, "a key must be %s",
+				    d->type == D_GEOCIDRS ? "an address prefix" : "a region name");
+		join_path(kpath, sizeof(kpath), path, k->text);
+		if (d->type == D_GEOCIDRS) {
+			if ((rc = scalar_text(p, val, kpath, &t)))
+				return rc;
+			if (aigw_geo_add_prefix(g, k->text, t, &sub))
+				return fail(p, aigw_geo_region_valid(t) ? k : val, kpath, "%s",
+					    sub.msg);
+			continue;
+		}
+		if (val->kind == Y_SEQUENCE) {
+			for (const struct ynode *item = val->child; !rc && item;
+			     item = item->next, i++) {
+				path_printf(ipath, sizeof(ipath), "%s[%zu]", kpath, i);
+				if (!(rc = scalar_text(p, item, ipath, &t)) &&
+				    !aigw_geo_region_valid(t))
+					rc = fail(p, item, ipath, "'%s' is not a valid region name "
+						  "(1-64 of A-Z a-z 0-9 . _ -, not all digits)", t);
+				if (!rc)
+					aigw_strv_push(&near, t);
+			}
+		} else if (!val->null && !(rc = scalar_text(p, val, kpath, &t))) {
+			aigw_strv_push(&near, t);
+		}
+		if (!rc && aigw_geo_add_near(g, k->text, &near, &sub))
+			rc = fail(p, k, kpath, "%s", sub.msg);
+		aigw_strv_release(&near);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 /* A node's accounts: a sequence of account mappings, each validated. */
 static int read_accounts(struct parse *p, const struct ynode *seq, const char *path,
 			 struct aigw_node *n)
@@ -1195,6 +1311,8 @@ static int read_value(struct parse *p, const struct directive *d, const struct y
 		return d->type == D_ALIASES ? read_aliases(p, v, path, target)
 					    : read_pricing(p, v, path, target);
 	}
+	if (d->type == D_GEO || d->type == D_GEOCIDRS || d->type == D_GEONEAR)
+		return v->null ? 0 : read_geo(p, d, v, path, target);
 	if (d->type == D_NODES || d->type == D_ROUTES) {
 		struct aigw_conf *c = target;
 		size_t *lines = NULL;
@@ -1306,6 +1424,8 @@ void aigw_conf_init(struct aigw_conf *c)
 	memset(c, 0, sizeof(*c));
 	apply_defaults(top_directives, c);
 	apply_defaults(standby_directives, &c->standby);
+	aigw_geo_init(&c->geo);
+	apply_defaults(geo_directives, &c->geo);
 }
 
 void aigw_conf_release(struct aigw_conf *c)
@@ -1318,6 +1438,7 @@ void aigw_conf_release(struct aigw_conf *c)
 	aigw_routes_free(c->routes, c->n_routes);
 	aigw_aliases_free(c->aliases, c->n_aliases);
 	aigw_prices_free(c->prices, c->n_prices);
+	aigw_geo_release(&c->geo);
 	/* Zeroed, not re-initialised: defaults allocate (listen). */
 	memset(c, 0, sizeof(*c));
 }
@@ -1755,6 +1876,9 @@ static void describe_type(struct aigw_buf *b, const struct directive *d)
 		aigw_buf_printf(b, "number %lld..%lld", (long long)d->min, (long long)d->max);
 		break;
 	case D_STANDBY: aigw_buf_puts(b, "mapping of standby settings"); break;
+	case D_GEO: aigw_buf_puts(b, "mapping, described under Geo section"); break;
+	case D_GEOCIDRS: aigw_buf_puts(b, "mapping of address prefix to region"); break;
+	case D_GEONEAR: aigw_buf_puts(b, "mapping of region to list of regions"); break;
 	}
 	if (d->flags & F_REQUIRED)
 		aigw_buf_puts(b, "; required");
@@ -1787,4 +1911,5 @@ void aigw_conf_doc_roff(struct aigw_buf *out)
 	roff_section(out, "Account entries", account_directives);
 	roff_section(out, "Route entries", route_directives);
 	roff_section(out, "Standby settings", standby_directives);
+	roff_section(out, "Geo section", geo_directives);
 }

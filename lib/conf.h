@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "geo.h"
 #include "models.h"
 #include "node.h"
 #include "route.h"
@@ -53,6 +54,7 @@ struct aigw_conf {
 	struct aigw_price *prices;  /* price overrides and additions */
 	size_t n_prices;
 	struct aigw_standby_conf standby; /* the standby: section */
+	struct aigw_geo geo;        /* geo-aware routing (the geo section) */
 };
 
 void aigw_conf_init(struct aigw_conf *c); /* the defaults (allocates: release it) */

@@ -1102,6 +1102,72 @@ static void test_doc_roff(void **state)
 	aigw_buf_release(&b);
 }
 
+static void test_geo(void **state)
+{
+	static const struct { const char *yaml, *msg; } bad[] = {
+		{ "geo:\n  regions:\n    10.1.2.0/16: eu-west\n",
+		  "t.yaml:3:5: geo.regions.10.1.2.0/16: '10.1.2.0/16' has address bits set past "
+		  "its length (did you mean 10.1.0.0/16?)" },
+		{ "geo:\n  regions:\n    \"::1\": not a name\n",
+		  "t.yaml:3:12: geo.regions.::1: 'not a name' is not a valid region name" },
+		{ "geo:\n  regions:\n    nowhere: eu\n",
+		  "t.yaml:3:5: geo.regions.nowhere: 'nowhere' is not an address prefix" },
+		{ "geo:\n  regions: {10.0.0.0/8: a, 10.0.0.0/08: b}\n",
+		  "t.yaml:2:28: geo.regions.10.0.0.0/08: prefix '10.0.0.0/08' is the same as" },
+		{ "geo:\n  near:\n    eu-west: [eu central]\n",
+		  "t.yaml:3:15: geo.near.eu-west[0]: 'eu central' is not a valid region name" },
+		{ "geo:\n  near: {eu: [a], eu: [b]}\n", "t.yaml:2:19: geo.near.eu: region 'eu' is listed twice" },
+		{ "geo:\n  spill_latency_factor: 0.5\n",
+		  "t.yaml:2:25: geo.spill_latency_factor: 0.5 is out of range (1..100)" },
+		{ "geo:\n  region_header: \"X Region\"\n",
+		  "t.yaml:2:18: geo.region_header: 'X Region' is not a header name" },
+		{ "geo:\n  regoins: {}\n",
+		  "t.yaml:2:3: geo.regoins: unknown directive 'regoins' (did you mean 'regions'?)" },
+		{ "geo: [a]\n", "t.yaml:1:6: geo: expected a mapping of geo directives" },
+	};
+	struct aigw_conf c;
+	struct aigw_err err;
+
+	(void)state;
+	aigw_conf_init(&c);
+	assert_null(c.geo.region_header);
+	assert_int_equal(c.geo.n_prefixes, 0);
+	assert_true(c.geo.spill_latency_factor == 3.0);
+	assert_int_equal(load(&c,
+			      "geo:\n"
+			      "  region_header: X-Client-Region\n"
+			      "  regions:\n"
+			      "    10.1.0.0/16: eu-west\n"
+			      "    \"2001:db8::/32\": us-east\n"
+			      "  near:\n"
+			      "    eu-west: [eu-central, uk]\n"
+			      "    us-east: us-central\n"
+			      "    ap-south: []\n"
+			      "  spill_latency_factor: 2.5\n", &err), 0);
+	assert_string_equal(c.geo.region_header, "X-Client-Region");
+	assert_int_equal(c.geo.n_prefixes, 2);
+	assert_string_equal(aigw_geo_lookup(&c.geo, "10.1.9.9"), "eu-west");
+	assert_string_equal(aigw_geo_lookup(&c.geo, "2001:db8::7"), "us-east");
+	assert_int_equal(c.geo.n_near, 3);
+	assert_int_equal(aigw_geo_distance(&c.geo, "uk", "eu-west"), 1);
+	assert_int_equal(aigw_geo_distance(&c.geo, "us-central", "us-east"), 1);
+	assert_int_equal(aigw_geo_distance(&c.geo, "ap-south", "ap-east"), 2);
+	assert_true(c.geo.spill_latency_factor == 2.5);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		aigw_err_clear(&err);
+		if (load(&c, bad[i].yaml, &err) != AIGW_ECONFIG)
+			fail_msg("accepted: %s", bad[i].yaml);
+		assert_prefix(err.msg, bad[i].msg);
+	}
+	/* A refused file changed nothing. */
+	assert_int_equal(c.geo.n_prefixes, 2);
+	assert_int_equal(load(&c, "log_level: info\n", &err), 0);
+	assert_null(c.geo.region_header);
+	assert_int_equal(c.geo.n_prefixes, 0);
+	assert_true(c.geo.spill_latency_factor == 3.0);
+	aigw_conf_release(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1122,6 +1188,7 @@ int main(void)
 		cmocka_unit_test(test_accounts),
 		cmocka_unit_test(test_json_accounts),
 		cmocka_unit_test(test_doc_roff),
+		cmocka_unit_test(test_geo),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

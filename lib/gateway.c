@@ -190,6 +190,10 @@ struct call {
 	struct aigw_buf body_copy;
 	int64_t prompt_tokens, completion_tokens;
 	const char *error;
+	/* Geo-aware routing: the client's region, looked up once. */
+	bool geo_looked;
+	const char *geo_region;          /* NULL: unknown */
+	char geo_header[65];             /* a region given in the header */
 };
 
 static void idle_late(struct aigw_ev *ev, struct aigw_ev_timer *t, void *arg);
@@ -380,6 +384,10 @@ static void keep_conf(struct aigw_gateway *gw, const struct aigw_conf *conf)
 	copy.prices = aigw_calloc(copy.n_prices + 1, sizeof(*copy.prices));
 	for (size_t i = 0; i < copy.n_prices; i++)
 		aigw_price_copy(&copy.prices[i], &conf->prices[i]);
+	if (conf)
+		aigw_geo_copy(&copy.geo, &conf->geo);
+	else
+		aigw_geo_init(&copy.geo);
 	aigw_conf_release(&gw->conf);
 	gw->conf = copy;
 }
@@ -1432,38 +1440,148 @@ static void no_node(struct call *c)
 	}
 }
 
+/* The client's region, once per request: the geo.region_header header
+ * when it holds a valid region name, else the geo.regions entry of the
+ * client's address; NULL when neither says. */
+static const char *client_region(struct call *c)
+{
+	const struct aigw_geo *g = &c->snap->geo;
+	const struct aigw_http_slice *h;
+
+	if (c->geo_looked)
+		return c->geo_region;
+	c->geo_looked = true;
+	h = g->region_header ? aigw_server_req_header(c->req, g->region_header) : NULL;
+	if (h && h->len && h->len < sizeof(c->geo_header)) {
+		memcpy(c->geo_header, h->ptr, h->len);
+		c->geo_header[h->len] = '\0';
+		if (aigw_geo_region_valid(c->geo_header))
+			c->geo_region = c->geo_header;
+	}
+	if (!c->geo_region)
+		c->geo_region = aigw_geo_lookup(g, c->req->peer);
+	if (c->geo_region)
+		aigw_log_debug("request %s: client region %s (from the %s)", c->request_id,
+			       c->geo_region, c->geo_region == c->geo_header ? "header" : "address");
+	return c->geo_region;
+}
+
+/* Geo-aware routing (lib/geo.h): keeps the candidates of the nearest
+ * region tier that has a node neither full nor slow. In flight counts
+ * are over every worker; latency estimates are the route balancer's.
+ * cut[j] is set for each candidate it made ineligible; returns whether
+ * there is any. */
+static bool geo_filter(struct call *c, struct aigw_balance_candidate *cand, size_t n,
+		       bool *cut)
+{
+	bool any = false;
+	const struct aigw_snapshot_route *r = &c->snap->routes[c->route];
+	const struct aigw_balancer *b = c->snap == c->w->snap ? &c->w->balancers[c->route] : NULL;
+	const char *region = client_region(c);
+	struct aigw_geo_cand g[64];
+
+	memset(cut, 0, n * sizeof(*cut));
+	if (!region)
+		return false;
+	for (size_t j = 0; j < n; j++) {
+		const struct aigw_node *node = r->node[j] >= 0 ? c->snap->nodes[r->node[j]].node : NULL;
+		g[j].eligible = cand[j].eligible;
+		g[j].region = node ? node->region : NULL;
+		g[j].in_flight = node ? aigw_health_in_flight(c->gw->health, node->name) : 0;
+		g[j].max_concurrency = node ? node->max_concurrency : 0;
+		g[j].latency_us = b && j < b->n && b->node[j].measured ? b->node[j].ewma_us : 0;
+	}
+	if (aigw_geo_filter(&c->snap->geo, region, g, n) < 0)
+		return false;
+	for (size_t j = 0; j < n; j++) {
+		cut[j] = cand[j].eligible && !g[j].eligible;
+		any |= cut[j];
+		cand[j].eligible = g[j].eligible;
+	}
+	return any;
+}
+
+/* Every candidate geo_filter kept was refused (by its breaker, ejection or
+ * checks): the ones it cut come back, and the filter chooses again among
+ * them (the next nearest tier). False when it had cut none. */
+static bool geo_spill(struct call *c, struct aigw_balance_candidate *cand, size_t n, bool *cut)
+{
+	bool any = false;
+
+	for (size_t j = 0; j < n; j++) {
+		if (cut[j])
+			cand[j].eligible = any = true;
+		cut[j] = false;
+	}
+	if (any)
+		geo_filter(c, cand, n, cut);
+	return any;
+}
+
+/* Whether candidate j of the call's route may take the call: enabled, not
+ * tried yet, serving the model. */
+static bool available(const struct call *c, size_t j)
+{
+	int ni = c->snap->routes[c->route].node[j];
+	const struct aigw_node *node = ni >= 0 ? c->snap->nodes[ni].node : NULL;
+
+	return node && node->state == AIGW_NODE_ENABLED && !c->tried[j] &&
+	       aigw_node_serves(node, c->upmodel);
+}
+
+/* Brings the available standby nodes in (every active one was refused);
+ * false when there is none. */
+static bool standby_in(const struct call *c, struct aigw_balance_candidate *cand, size_t n)
+{
+	const struct aigw_snapshot_route *r = &c->snap->routes[c->route];
+	bool any = false;
+
+	for (size_t j = 0; j < n; j++) {
+		if (!cand[j].eligible && available(c, j) && c->snap->nodes[r->node[j]].node->standby)
+			cand[j].eligible = any = true;
+	}
+	return any;
+}
+
 /* Picks a node not tried yet; -1 when none is left. */
 static int pick(struct call *c)
 {
 	const struct aigw_snapshot_route *r = &c->snap->routes[c->route];
 	struct aigw_balance_candidate cand[64];
 	size_t n = r->n < 64 ? r->n : 64;
-	bool any_active = false;
+	bool any_active = false, standby = standby_on(c), cut[64];
 	int i;
 
-	for (int pass = 0; pass < 2; pass++) {
+	/* Standby nodes take traffic when the load forecast says so, or when
+	 * no active node can. */
+	for (int pass = 0; pass < 2 && !any_active; pass++) {
+		standby |= pass == 1;
 		for (size_t j = 0; j < n; j++) {
 			int ni = r->node[j];
 			const struct aigw_node *node = ni >= 0 ? c->snap->nodes[ni].node : NULL;
-			bool ok = node && node->state == AIGW_NODE_ENABLED && !c->tried[j] &&
-				  aigw_node_serves(node, c->upmodel);
-			/* Standby nodes take traffic when the load forecast
-			 * says so, or when no active node can. */
-			cand[j].eligible = ok && (pass == 1 || !node->standby || standby_on(c));
+
+			cand[j].eligible = available(c, j) && (standby || !node->standby);
 			cand[j].weight = node ? node->weight : 1;
 			cand[j].cost = node && node->cost >= 0 ? (double)node->cost : -1;
 			cand[j].since_ms = node ? aigw_health_since_ms(c->gw->health, node->name) : 0;
 			any_active |= cand[j].eligible;
 		}
-		if (any_active)
-			break;
 	}
+	geo_filter(c, cand, n, cut);
 	/* The breaker and the outlier detector are asked about the chosen
 	 * node only (asking may take a half-open probe slot); a refused
-	 * node is skipped and the policy asked again. */
+	 * node is skipped and the policy asked again, over the next tier of
+	 * nearness, then over the standby nodes. */
 	for (;;) {
 		uint64_t now = aigw_clock_mono_ms();
 		i = aigw_balance_pick_at(&c->w->balancers[c->route], cand, now);
+		if (i < 0 && geo_spill(c, cand, n, cut))
+			continue;
+		if (i < 0 && !standby) {
+			standby = true;
+			if (standby_in(c, cand, n))
+				continue;
+		}
 		if (i < 0)
 			return -1;
 		if (aigw_health_allow(c->gw->health, c->snap->nodes[r->node[i]].node->name, now, NULL))
@@ -2338,6 +2456,7 @@ int aigw_gateway_new(struct aigw_gateway **out, const struct aigw_conf *conf,
 	gw->started.aliases = NULL;
 	gw->started.prices = NULL;
 	gw->started.n_aliases = gw->started.n_prices = 0;
+	memset(&gw->started.geo, 0, sizeof(gw->started.geo));
 	if ((rc = aigw_store_open(&gw->store, db_path, 0, err)))
 		goto fail;
 	if (!(gw->accounts = aigw_accounts_new(err)) || !(gw->health = new_health(conf, err))) {

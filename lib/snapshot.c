@@ -94,6 +94,9 @@ int aigw_snapshot_build(const struct aigw_conf *conf, struct aigw_store *store,
 		s->prices = aigw_calloc(conf->n_prices + 1, sizeof(*s->prices));
 		for (size_t i = 0; i < conf->n_prices; i++)
 			aigw_price_copy(&s->prices[s->n_prices++], &conf->prices[i]);
+		aigw_geo_copy(&s->geo, &conf->geo);
+	} else {
+		aigw_geo_init(&s->geo);
 	}
 	index_keys(s);
 	collect_models(s);
@@ -117,6 +120,7 @@ static void destroy(struct aigw_snapshot *s)
 	aigw_strv_release(&s->models);
 	aigw_aliases_free(s->aliases, s->n_aliases);
 	aigw_prices_free(s->prices, s->n_prices);
+	aigw_geo_release(&s->geo);
 	aigw_catalog_release(&s->cat);
 	free(s);
 }

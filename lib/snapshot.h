@@ -50,6 +50,7 @@ struct aigw_snapshot {
 	size_t n_aliases;
 	struct aigw_price *prices;          /* price overrides, from the config */
 	size_t n_prices;
+	struct aigw_geo geo;                /* geo-aware routing, from the config */
 	int64_t config_version;             /* of the store when built */
 	bool header_routes;                 /* does any route match on headers? */
 };

@@ -100,6 +100,24 @@ active_and_standby() {
 	eventually 2000 code_is 1 log_rows "node = 'b'"
 }
 
+@test "standby: a standby node serves when every active one is refused by its breaker" {
+	aigw nodes add a --url http://127.0.0.1:1 --provider openai -q >/dev/null
+	start_mock
+	aigw nodes add b --url "$MOCK_URL" --provider openai --standby -q >/dev/null
+	aigw route add chat --path /v1 --nodes a,b --retries 1 -q >/dev/null
+	KEY=$(aigw keys create --name t -q)
+	printf 'breaker_failures: 1\nbreaker_open: 60s\n' >"$TEST_DIR/aigw.yaml"
+	start_serve --config "$TEST_DIR/aigw.yaml"
+	# the first request fails on a (refused connection), opens its
+	# breaker and is retried on b; the later ones never reach a
+	for i in 1 2 3; do
+		chat gpt-4o -H "Authorization: Bearer $KEY"
+		[ "$CODE" = 200 ] || fail "$i: $CODE $BODY"
+	done
+	grep -q 'node a: circuit open' "$TEST_DIR/serve.err" || fail "$(cat "$TEST_DIR/serve.err")"
+	eventually 2000 code_is 3 log_rows "node = 'b'"
+}
+
 @test "standby: bad settings are refused with a clear message" {
 	local y
 	while IFS='|' read -r y msg; do
