@@ -320,7 +320,8 @@ static const struct directive geo_directives[] = {
 	  NULL, NULL,
 	  "A node is slow, and its request spills to the next nearest tier, when its "
 	  "latency estimate exceeds this many times the best estimate among the route's "
-	  "eligible nodes.", 0 },
+	  "eligible nodes (a best under 20 ms counts as 20 ms, so jitter among fast "
+	  "nodes never spills).", 0 },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL, 0 },
 };
 

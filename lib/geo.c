@@ -280,6 +280,8 @@ int aigw_geo_filter(const struct aigw_geo *g, const char *client_region,
 	for (size_t i = 0; i < n; i++)
 		if (c[i].eligible && c[i].latency_us > 0 && (best == 0 || c[i].latency_us < best))
 			best = c[i].latency_us;
+	if (best > 0 && best < AIGW_GEO_SLOW_FLOOR_US)
+		best = AIGW_GEO_SLOW_FLOOR_US;
 	for (size_t i = 0; i < n; i++) {
 		int d;
 		if (!c[i].eligible || full(&c[i]))

@@ -28,8 +28,8 @@
  * candidate is usable when it is eligible, not full (in flight below its
  * max_concurrency, 0 meaning unlimited) and not slow (its latency estimate
  * is at most spill_latency_factor times the best estimate among all the
- * eligible candidates; a candidate or a best that is not measured yet is
- * never slow). The nearest tier with a usable candidate is chosen: every
+ * eligible candidates, a best under AIGW_GEO_SLOW_FLOOR_US counting as
+ * that; a candidate or a best that is not measured yet is never slow). The nearest tier with a usable candidate is chosen: every
  * candidate of the other tiers, and the full ones of that tier, become
  * ineligible, and the route's policy picks among the rest (the slow ones
  * of the tier stay: weighing latency is the policy's business). When no
@@ -46,6 +46,11 @@
 #include "str.h"
 
 #define AIGW_GEO_SPILL_FACTOR_DEFAULT 3.0
+/* A best estimate under this counts as this much when judging slowness:
+ * among nodes answering in a few milliseconds, one cold connection or a
+ * scheduling hiccup is a large ratio but no reason to send a client away
+ * from its region. */
+#define AIGW_GEO_SLOW_FLOOR_US 20000.0
 #define AIGW_GEO_FAR 2
 
 struct aigw_geo_prefix {

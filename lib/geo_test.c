@@ -260,6 +260,18 @@ static void test_filter_spills_when_slow(void **state)
 	c[1].eligible = false;
 	assert_int_equal(aigw_geo_filter(&g, "eu-west", c, 2), 0);
 	assert_true(c[0].eligible);
+	/* Among fast nodes a large ratio is not slowness: a best under 20 ms
+	 * counts as 20 ms, so 8 ms against 1 ms stays, 45 ms against 1 ms
+	 * (over 2x 20 ms) spills. */
+	c[0] = (struct aigw_geo_cand)CAND("eu-west", 0, 0, 8000);
+	c[1] = (struct aigw_geo_cand)CAND("us-east", 0, 0, 1000);
+	assert_int_equal(aigw_geo_filter(&g, "eu-west", c, 2), 0);
+	assert_true(c[0].eligible);
+	assert_false(c[1].eligible);
+	c[0] = (struct aigw_geo_cand)CAND("eu-west", 0, 0, 45000);
+	c[1].eligible = true;
+	assert_int_equal(aigw_geo_filter(&g, "eu-west", c, 2), 2);
+	assert_false(c[0].eligible);
 	aigw_geo_release(&g);
 }
 
