@@ -130,6 +130,8 @@ static void adaptive_age(const struct aigw_balancer *b, struct aigw_balance_node
 	nd->sum_latency_us *= f;
 	nd->sum_failed *= f;
 	nd->sum_limited *= f;
+	nd->sum_ok_weight *= f;
+	nd->sum_ok_latency_us *= f;
 	nd->sum_cost_weight *= f;
 	nd->sum_cost *= f;
 	if (now_ms > nd->adapt_ms)
@@ -479,17 +481,24 @@ static void observe_adaptive(struct aigw_balancer *b, struct aigw_balance_node *
 			     const struct aigw_balance_obs *o, uint64_t now_ms)
 {
 	const struct aigw_balance_params *p = &b->params;
-	double sample = (double)o->latency_us, mean;
+	double sample = (double)o->latency_us;
 
 	if (o->ttfb_us)
 		sample = p->adaptive_ttfb_weight * (double)o->ttfb_us +
 			 (1 - p->adaptive_ttfb_weight) * (double)o->latency_us;
 	adaptive_age(b, nd, now_ms);
 	if (o->failed || o->rate_limited) {
-		/* failing fast earns nothing */
-		double floor = adaptive_mean(nd, &mean) ? mean : p->failure_penalty_ms * 1000;
-		if (sample < floor)
-			sample = floor;
+		/* failing fast earns nothing: the sample is a penalty, a multiple
+		 * of the successful answers' mean (so failures do not compound) */
+		double penalty = p->failure_penalty_ms * 1000;
+		if (nd->sum_ok_weight > 1e-9 &&
+		    nd->sum_ok_latency_us / nd->sum_ok_weight * p->failure_penalty_factor > penalty)
+			penalty = nd->sum_ok_latency_us / nd->sum_ok_weight * p->failure_penalty_factor;
+		if (sample < penalty)
+			sample = penalty;
+	} else {
+		nd->sum_ok_weight += 1;
+		nd->sum_ok_latency_us += sample;
 	}
 	nd->sum_weight += 1;
 	nd->sum_latency_us += sample;

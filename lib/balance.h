@@ -34,9 +34,12 @@
  *                optimism. Per candidate the balancer keeps time-discounted
  *                sums (every weight decays by exp(-dt / adaptive_tau_ms)) of
  *                answers, a latency sample (adaptive_ttfb_weight * time to
- *                first byte + the rest * total latency; a failure's sample
- *                is never lower than the current estimate, so failing fast
- *                earns nothing), failures, 429s and cost. The latency
+ *                first byte + the rest * total latency; a failure's
+ *                sample is the penalty max(ok * failure_penalty_factor,
+ *                failure_penalty_ms), ok the discounted mean over
+ *                successful answers only, so failing fast earns nothing:
+ *                a failure costs the client a retry and the route a token
+ *                of its retry budget), failures, 429s and cost. The latency
  *                estimate shrinks toward the best candidate's by a prior of
  *                adaptive_prior answers:
  *                  est = (sum_latency + prior * best) / (sum_weight + prior)
@@ -124,6 +127,7 @@ struct aigw_balance_node {
 	/* adaptive: time-discounted sums, as of adapt_ms */
 	uint64_t adapt_ms;
 	double sum_weight, sum_latency_us, sum_failed, sum_limited, sum_cost_weight, sum_cost;
+	double sum_ok_weight, sum_ok_latency_us; /* successful answers only */
 };
 
 struct aigw_balancer {

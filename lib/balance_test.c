@@ -439,6 +439,24 @@ static void test_adaptive_avoids_failing(void **state)
 	assert_true(share(picks, 1000, 6000, 0) < 0.2);
 }
 
+/* A node that answers ten times faster but fails 30% of the time in 1 ms
+ * (the routing proof's errors scenario): every failure costs the client a
+ * retry and the route a token of its retry budget, so it must not draw
+ * the traffic its speed alone would earn. */
+static void test_adaptive_avoids_fast_failing(void **state)
+{
+	static int picks[12000];
+	struct sim s = { AIGW_POLICY_ADAPTIVE, { 2, 20, 20 }, -1, 1, 0, 0, { 0.3, 0, 0 },
+			 12000, 5, 7, picks, 0, 0 };
+	(void)state;
+
+	simulate(&s);
+	print_message("fast failing share %.3f at 0-10 s, %.3f at 10-60 s\n",
+		      share(picks, 0, 2000, 0), share(picks, 2000, 12000, 0));
+	assert_true(share(picks, 0, 2000, 0) < 0.2);
+	assert_true(share(picks, 2000, 12000, 0) < 0.1);
+}
+
 /* The offline version of the routing proof: 200 requests/s for 60 s,
  * node 1 8x slower in the middle third. */
 static void test_simulation_slow_middle_third(void **state)
@@ -704,6 +722,7 @@ int main(void)
 		cmocka_unit_test(test_penalty_does_not_compound),
 		cmocka_unit_test(test_adaptive_learns_and_recovers),
 		cmocka_unit_test(test_adaptive_avoids_failing),
+		cmocka_unit_test(test_adaptive_avoids_fast_failing),
 		cmocka_unit_test(test_simulation_slow_middle_third),
 		cmocka_unit_test(test_prefer_cheap_within_bound),
 		cmocka_unit_test(test_prefer_cheap_refreshes_a_stale_estimate),
