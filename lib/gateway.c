@@ -1068,8 +1068,16 @@ static int on_head(struct aigw_xfer *x, int status, const struct aigw_strv *head
 		aigw_ev_timer_init(&c->idle_timer, idle_late, c);
 		aigw_ev_timer_start(c->req->ev, &c->idle_timer, (uint64_t)c->idle_ms * 1000);
 	}
-	if ((status == 429 || (status == 401 && c->use->bearer)) && c->use->index >= 0)
+	if ((status == 429 || (status == 401 && c->use->bearer)) && c->use->index >= 0) {
 		account_refused(c, status, headers);
+	} else if (status == 429) {
+		/* the node's only credential is rate limited: the node rests */
+		uint64_t ms = retry_after_ms(headers);
+		aigw_health_rest(c->gw->health, c->snap->nodes[c->node].node->name,
+				 aigw_clock_mono_ms() + ms);
+		aigw_log_info("node '%s': rate limited; resting it %llu ms",
+			      c->snap->nodes[c->node].node->name, (unsigned long long)ms);
+	}
 	if (retryable_status(status) && want_retry(c)) {
 		/* Nothing has reached the client: this answer is dropped and
 		 * another node asked (on_done schedules it). */
@@ -1358,15 +1366,7 @@ static void on_done(struct aigw_xfer *x, const struct aigw_xfer_result *res, voi
 			schedule_retry(c, res);
 			return;
 		}
-		if (c->retry_status == 429) {
-			fail(c, 429, "rate_limit_error", "upstream_rate_limited",
-			     "the upstream is rate limiting this request", "Retry-After: 1\r\n");
-			return;
-		}
-		if (c->retry_status)
-			fail(c, 502, "server_error", "upstream_error",
-			     "the upstream answered with an error", NULL);
-		else if (res->outcome == AIGW_XFER_TIMEOUT)
+		if (res->outcome == AIGW_XFER_TIMEOUT)
 			fail(c, 504, "server_error", "upstream_timeout",
 			     "the upstream did not answer in time", NULL);
 		else if (res->outcome == AIGW_XFER_CONNECT)
@@ -1433,7 +1433,7 @@ static void no_node(struct call *c)
 		snprintf(ra, sizeof(ra), "Retry-After: %llu\r\n",
 			 (unsigned long long)((c->accounts_wait_ms + 999) / 1000));
 		fail(c, 429, "rate_limit_error", "upstream_rate_limited",
-		     "every account of the route's nodes is rate limited; retry later", ra);
+		     "the route's nodes are rate limited upstream; retry later", ra);
 	} else {
 		fail(c, 503, "server_error", "no_node_available",
 		     "no node of this route can take the request now", "Retry-After: 1\r\n");
@@ -1573,7 +1573,8 @@ static int pick(struct call *c)
 	 * node is skipped and the policy asked again, over the next tier of
 	 * nearness, then over the standby nodes. */
 	for (;;) {
-		uint64_t now = aigw_clock_mono_ms();
+		uint64_t now = aigw_clock_mono_ms(), rest;
+		const char *name;
 		i = aigw_balance_pick_at(&c->w->balancers[c->route], cand, now);
 		if (i < 0 && geo_spill(c, cand, n, cut))
 			continue;
@@ -1584,8 +1585,14 @@ static int pick(struct call *c)
 		}
 		if (i < 0)
 			return -1;
-		if (aigw_health_allow(c->gw->health, c->snap->nodes[r->node[i]].node->name, now, NULL))
+		name = c->snap->nodes[r->node[i]].node->name;
+		/* a node resting after a 429 (its Retry-After) is skipped, and
+		 * when every node is, the client hears when one is back */
+		rest = aigw_health_resting_ms(c->gw->health, name, now);
+		if (!rest && aigw_health_allow(c->gw->health, name, now, NULL))
 			break;
+		if (rest && (!c->accounts_wait_ms || rest < c->accounts_wait_ms))
+			c->accounts_wait_ms = rest;
 		aigw_balance_release_pick(&c->w->balancers[c->route], i);
 		cand[i].eligible = false;
 		c->tried[i] = true;

@@ -50,6 +50,7 @@ struct hnode {
 	atomic_uint ejections;
 	_Atomic uint64_t ejected_until;
 	_Atomic uint64_t recovered;  /* breaker closed or checks passed */
+	_Atomic uint64_t rest_until; /* a 429's Retry-After (aigw_health_rest) */
 	/* traffic, over every worker */
 	_Atomic int64_t in_flight;
 	_Atomic uint64_t picks;
@@ -606,6 +607,31 @@ int64_t aigw_health_in_flight(struct aigw_health *h, const char *node)
 	return v > 0 ? v : 0;
 }
 
+void aigw_health_rest(struct aigw_health *h, const char *node, uint64_t until_ms)
+{
+	struct hnode *n = find(h, node);
+	uint64_t old;
+
+	if (!n)
+		return;
+	old = atomic_load_explicit(&n->rest_until, memory_order_relaxed);
+	while (old < until_ms &&
+	       !atomic_compare_exchange_weak_explicit(&n->rest_until, &old, until_ms,
+						      memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+uint64_t aigw_health_resting_ms(struct aigw_health *h, const char *node, uint64_t now_ms)
+{
+	struct hnode *n = find(h, node);
+	uint64_t until;
+
+	if (!n)
+		return 0;
+	until = atomic_load_explicit(&n->rest_until, memory_order_relaxed);
+	return until > now_ms ? until - now_ms : 0;
+}
+
 uint64_t aigw_health_since_ms(struct aigw_health *h, const char *node)
 {
 	struct hnode *n = find(h, node);
@@ -1034,7 +1060,7 @@ void aigw_retry_budget_init(struct aigw_retry_budget *b, double ratio, double ca
 	b->min_per_s = min_per_s >= 0 && isfinite(min_per_s) ? min_per_s
 							     : AIGW_RETRY_MIN_PER_S_DEFAULT;
 	b->tokens = 0;
-	b->floor_tokens = b->min_per_s;
+	b->floor_tokens = b->min_per_s * AIGW_RETRY_FLOOR_WINDOW_S;
 	b->floor_at_ms = now_ms;
 }
 
@@ -1059,8 +1085,8 @@ bool aigw_retry_budget_withdraw(struct aigw_retry_budget *b, uint64_t now_ms)
 	pthread_mutex_lock(&b->lock);
 	if (now_ms > b->floor_at_ms) {
 		b->floor_tokens += (double)(now_ms - b->floor_at_ms) * b->min_per_s / 1000.0;
-		if (b->floor_tokens > b->min_per_s)
-			b->floor_tokens = b->min_per_s;
+		if (b->floor_tokens > b->min_per_s * AIGW_RETRY_FLOOR_WINDOW_S)
+			b->floor_tokens = b->min_per_s * AIGW_RETRY_FLOOR_WINDOW_S;
 		b->floor_at_ms = now_ms;
 	}
 	/* A small epsilon: 0.2 added five times is not quite 1.0. */

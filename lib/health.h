@@ -142,6 +142,15 @@ enum aigw_health_outcome {
 void aigw_health_record(struct aigw_health *h, const char *node, const char *const *pool,
 			size_t n_pool, uint64_t now_ms, enum aigw_health_outcome outcome);
 
+/* A node answered 429 with its only credential: it rests until until_ms
+ * (its Retry-After), for every worker; an earlier time than the current
+ * rest changes nothing. A rest is neither a failure nor a state of the
+ * breaker: the gateway skips a resting node and, when every node rests,
+ * says when one is back. Unknown nodes: no-op. */
+void aigw_health_rest(struct aigw_health *h, const char *node, uint64_t until_ms);
+/* How long the node still rests at now_ms; 0: it does not. */
+uint64_t aigw_health_resting_ms(struct aigw_health *h, const char *node, uint64_t now_ms);
+
 /* Since when the node is usable again after an ejection, an open breaker
  * or failed checks: a time after now_ms while it is still ejected (when
  * its ejection ends); 0 for a node that never failed, or an unknown one
@@ -208,10 +217,12 @@ int aigw_health_status(struct aigw_health *h, const char *node, uint64_t now_ms,
 
 /* A route's budget of retries: every request deposits ratio tokens (up to
  * cap), every retry withdraws one; besides, min_per_s retries a second are
- * always allowed (a second bucket refilled continuously, holding one
- * second's worth). So retries stay within about ratio of the traffic, and
- * a quiet route can still retry. Caller-allocated; thread-safe (a tiny
- * mutex). */
+ * always allowed (a second bucket refilled continuously, holding
+ * AIGW_RETRY_FLOOR_WINDOW_S seconds' worth and full at the start, as in
+ * Finagle's budget: a burst of failures at startup, before any request
+ * deposited, can still be retried). So over any window retries stay
+ * within about ratio of the traffic plus the floor, and a quiet route can
+ * still retry. Caller-allocated; thread-safe (a tiny mutex). */
 struct aigw_retry_budget {
 	pthread_mutex_t lock;
 	double ratio, cap, min_per_s;
@@ -223,6 +234,7 @@ struct aigw_retry_budget {
 #define AIGW_RETRY_RATIO_DEFAULT 0.2
 #define AIGW_RETRY_CAP_DEFAULT 100.0
 #define AIGW_RETRY_MIN_PER_S_DEFAULT 3.0
+#define AIGW_RETRY_FLOOR_WINDOW_S 10.0
 
 /* ratio in [0, 1], cap >= 0, min_per_s >= 0 (negative or NaN: the
  * default); the floor bucket starts full at now_ms. */

@@ -246,6 +246,30 @@ static void test_rate_limited_is_not_a_failure(void **state)
 	aigw_health_free(h);
 }
 
+/* A rest after a 429: until its end, only ever extended, per node; not a
+ * state of the breaker; unknown nodes are no-ops. */
+static void test_rest(void **state)
+{
+	struct aigw_health *h = three(NULL);
+	(void)state;
+
+	assert_int_equal(aigw_health_resting_ms(h, "a", 100), 0);
+	aigw_health_rest(h, "a", 1100);
+	assert_int_equal(aigw_health_resting_ms(h, "a", 100), 1000);
+	assert_int_equal(aigw_health_resting_ms(h, "a", 1099), 1);
+	assert_int_equal(aigw_health_resting_ms(h, "a", 1100), 0);
+	assert_int_equal(aigw_health_resting_ms(h, "b", 100), 0);
+	/* a shorter Retry-After does not cut a longer rest short */
+	aigw_health_rest(h, "a", 3000);
+	aigw_health_rest(h, "a", 2000);
+	assert_int_equal(aigw_health_resting_ms(h, "a", 1000), 2000);
+	assert_true(aigw_health_allow(h, "a", 1000, NULL));
+	assert_int_equal(state_of(h, "a", 1000), AIGW_HEALTH_CLOSED);
+	aigw_health_rest(h, "nope", 5000);
+	assert_int_equal(aigw_health_resting_ms(h, "nope", 0), 0);
+	aigw_health_free(h);
+}
+
 /* ------------------------------------------------------------- outlier */
 
 static struct aigw_health_conf outlier_only(void)
@@ -446,16 +470,17 @@ static void test_retry_budget(void **state)
 		aigw_retry_budget_deposit(&b);
 	while (aigw_retry_budget_withdraw(&b, 1000))
 		allowed++;
-	/* 20% of 100 plus the floor of 3 a second. */
-	assert_int_equal(allowed, 23);
+	/* 20% of 100 plus the floor of 3 a second, saved up over 10 s and
+	 * full at the start. */
+	assert_int_equal(allowed, 50);
 	assert_false(aigw_retry_budget_withdraw(&b, 1000));
-	/* The floor comes back with time, one second's worth at most. */
+	/* The floor comes back with time, ten seconds' worth at most. */
 	assert_false(aigw_retry_budget_withdraw(&b, 1300));
 	assert_true(aigw_retry_budget_withdraw(&b, 1340));
 	allowed = 0;
 	while (aigw_retry_budget_withdraw(&b, 60000))
 		allowed++;
-	assert_int_equal(allowed, 3);
+	assert_int_equal(allowed, 30);
 	/* The cap holds. */
 	for (int i = 0; i < 10000; i++)
 		aigw_retry_budget_deposit(&b);
@@ -781,8 +806,8 @@ static void test_threads(void **state)
 		assert_true(w[i].allowed > 0 && w[i].allowed <= 20000);
 		retries += w[i].retries;
 	}
-	/* 4000 requests: 800 retries, plus the floor of 3. */
-	assert_int_equal(retries, 803);
+	/* 4000 requests: 800 retries, plus the floor's 10 s of 3 a second. */
+	assert_int_equal(retries, 830);
 	for (int i = 0; i < 3; i++) {
 		struct aigw_health_status st;
 		assert_int_equal(aigw_health_status(h, pool3[i], 20000, &st), 0);
@@ -803,6 +828,7 @@ int main(void)
 		cmocka_unit_test(test_breaker_half_open_probes),
 		cmocka_unit_test(test_breaker_more_probes),
 		cmocka_unit_test(test_rate_limited_is_not_a_failure),
+		cmocka_unit_test(test_rest),
 		cmocka_unit_test(test_ejection_grows),
 		cmocka_unit_test(test_ejection_share),
 		cmocka_unit_test(test_ejection_share_of_one),

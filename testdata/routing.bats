@@ -39,6 +39,33 @@ two_nodes() {
 	done
 }
 
+@test "a node that answers 429 rests for its Retry-After: the others take its requests" {
+	A_OPTS="--rate-limit-rate 1 --retry-after 30s" two_nodes
+	chat gpt-4o -H "$AUTH"
+	[ "$CODE" = 429 ] || fail "first: $CODE $BODY"
+	# round robin would alternate: a rests, so b takes every request
+	for i in 1 2 3 4; do
+		chat gpt-4o -H "$AUTH"
+		[ "$CODE" = 200 ] || fail "$i: $CODE $BODY"
+	done
+	eventually 2000 code_is 4 log_rows "node = 'b' and status = 200"
+	[ "$(log_rows "node = 'a'")" = 1 ] || fail "a was asked again: $(log_rows "node = 'a'")"
+	grep -q "node 'a': rate limited; resting it 30000 ms" "$TEST_DIR/serve.err" || fail "$(cat "$TEST_DIR/serve.err")"
+}
+
+@test "when every node rests after a 429 the gateway says when one is back, without asking them" {
+	A_OPTS="--rate-limit-rate 1 --retry-after 30s" B_OPTS="--rate-limit-rate 1 --retry-after 20s" \
+		two_nodes --retries 1
+	chat gpt-4o -H "$AUTH"
+	[ "$CODE" = 429 ] || fail "first: $CODE $BODY"
+	chat gpt-4o -H "$AUTH"
+	[ "$CODE" = 429 ] && [ "$(jq -r .error.code <<<"$BODY")" = upstream_rate_limited ] || fail "$CODE $BODY"
+	ra=$(sed -n 's/^Retry-After: \([0-9]*\).*/\1/ip' "$TEST_DIR/head")
+	[ -n "$ra" ] && [ "$ra" -ge 15 ] && [ "$ra" -le 20 ] || fail "Retry-After: '$ra'"
+	# the first request asked both nodes (one retry), the second neither
+	[ "$(grep -c "rate limited; resting it" "$TEST_DIR/serve.err")" = 2 ] || fail "$(cat "$TEST_DIR/serve.err")"
+}
+
 @test "retries: none configured, the node's answer is the client's" {
 	A_OPTS="--error-rate 1 --error-status 503" B_OPTS="--error-rate 1 --error-status 503" two_nodes
 	chat gpt-4o -H "$AUTH"
