@@ -1120,13 +1120,3 @@ uint64_t aigw_backoff_ms(int attempt, uint64_t base_ms, uint64_t cap_ms, uint64_
 		return aigw_rand_xorshift64(rng);
 	return aigw_rand_xorshift64(rng) % (limit + 1);
 }
-
-uint64_t aigw_backoff_after_ms(int attempt, uint64_t base_ms, uint64_t cap_ms,
-			       uint64_t retry_after_ms, uint64_t *rng)
-{
-	uint64_t wait = aigw_backoff_ms(attempt, base_ms, cap_ms, rng);
-
-	if (retry_after_ms > wait)
-		wait = retry_after_ms;
-	return min_u64(wait, cap_ms);
-}

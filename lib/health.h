@@ -253,10 +253,4 @@ bool aigw_retry_budget_withdraw(struct aigw_retry_budget *b, uint64_t now_ms);
  * (rand.h; not 0). */
 uint64_t aigw_backoff_ms(int attempt, uint64_t base_ms, uint64_t cap_ms, uint64_t *rng);
 
-/* The same, honouring a Retry-After (retry_after_ms 0: none): the larger
- * of the jittered wait and retry_after_ms, never above cap_ms — a node
- * asking for longer than cap_ms should rather be skipped for another. */
-uint64_t aigw_backoff_after_ms(int attempt, uint64_t base_ms, uint64_t cap_ms,
-			       uint64_t retry_after_ms, uint64_t *rng);
-
 #endif
