@@ -21,7 +21,7 @@ void aigw_balance_params_default(struct aigw_balance_params *p)
 	p->default_latency_ms = 100;
 	p->adaptive_tau_ms = 2000;
 	p->adaptive_epsilon = 0.01;
-	p->adaptive_prior = 1;
+	p->adaptive_prior = 0.1;
 	p->adaptive_ttfb_weight = 0.5;
 	p->adaptive_error_weight = 8;
 	p->adaptive_rate_limit_weight = 8;
@@ -122,10 +122,8 @@ static double adaptive_decay(const struct aigw_balancer *b, const struct aigw_ba
 	return exp(-(double)(now_ms - nd->adapt_ms) / b->params.adaptive_tau_ms);
 }
 
-static void adaptive_age(const struct aigw_balancer *b, struct aigw_balance_node *nd,
-			 uint64_t now_ms)
+static void adaptive_scale(struct aigw_balance_node *nd, double f)
 {
-	double f = adaptive_decay(b, nd, now_ms);
 	nd->sum_weight *= f;
 	nd->sum_latency_us *= f;
 	nd->sum_failed *= f;
@@ -134,6 +132,12 @@ static void adaptive_age(const struct aigw_balancer *b, struct aigw_balance_node
 	nd->sum_ok_latency_us *= f;
 	nd->sum_cost_weight *= f;
 	nd->sum_cost *= f;
+}
+
+static void adaptive_age(const struct aigw_balancer *b, struct aigw_balance_node *nd,
+			 uint64_t now_ms)
+{
+	adaptive_scale(nd, adaptive_decay(b, nd, now_ms));
 	if (now_ms > nd->adapt_ms)
 		nd->adapt_ms = now_ms;
 }
@@ -183,7 +187,7 @@ static void adaptive_scores(const struct aigw_balancer *b,
 		}
 		failed = nd->sum_failed * f / (weight + p->adaptive_prior);
 		limited = nd->sum_limited * f / (weight + p->adaptive_prior);
-		s = est * ((double)nd->in_flight + 1) *
+		s = est * (est / best) * ((double)nd->in_flight + 1) *
 		    (1 + p->adaptive_error_weight * failed + p->adaptive_rate_limit_weight * limited);
 		if (p->adaptive_cost_weight > 0 && cost_k && cost_sum > 0 && nd->sum_cost_weight > 1e-9)
 			s *= 1 + p->adaptive_cost_weight * (nd->sum_cost / nd->sum_cost_weight) /
@@ -497,6 +501,14 @@ static void observe_adaptive(struct aigw_balancer *b, struct aigw_balance_node *
 		if (sample < penalty)
 			sample = penalty;
 	} else {
+		double mean;
+		/* an answer over twice the mean says the node changed: older
+		 * evidence is cut to a few answers' worth, so a node that turns
+		 * slow loses its traffic within an answer or two instead of
+		 * waiting for the old evidence to fade */
+		if (adaptive_mean(nd, &mean) && sample > AIGW_ADAPTIVE_SHIFT * mean &&
+		    nd->sum_weight > AIGW_ADAPTIVE_SHIFT_KEEP)
+			adaptive_scale(nd, AIGW_ADAPTIVE_SHIFT_KEEP / nd->sum_weight);
 		nd->sum_ok_weight += 1;
 		nd->sum_ok_latency_us += sample;
 	}

@@ -39,20 +39,31 @@
  *                failure_penalty_ms), ok the discounted mean over
  *                successful answers only, so failing fast earns nothing:
  *                a failure costs the client a retry and the route a token
- *                of its retry budget), failures, 429s and cost. The latency
+ *                of its retry budget), failures, 429s and cost. A
+ *                successful answer over AIGW_ADAPTIVE_SHIFT times the
+ *                node's mean says it changed: the older evidence is cut to
+ *                AIGW_ADAPTIVE_SHIFT_KEEP answers' worth, so a node turning
+ *                slow loses its traffic after an answer or two instead of
+ *                once the faster past has faded. The latency
  *                estimate shrinks toward the best candidate's by a prior of
  *                adaptive_prior answers:
  *                  est = (sum_latency + prior * best) / (sum_weight + prior)
  *                so a node whose evidence has faded (it got little traffic
- *                lately) looks nearly as good as the best and is tried
- *                again: that is how a recovered node is noticed, besides
- *                adaptive_epsilon of picks going to a uniformly random
- *                eligible candidate. The score, lowest wins, is
- *                  est * (in flight + 1)
+ *                for several time constants) looks nearly as good as the
+ *                best and is tried again: that is how a recovered node is
+ *                noticed, besides adaptive_epsilon of picks going to a
+ *                uniformly random eligible candidate. The score, lowest
+ *                wins, is
+ *                  est * (est / best) * (in flight + 1)
  *                    * (1 + adaptive_error_weight * failure rate
  *                         + adaptive_rate_limit_weight * 429 rate)
  *                    * (1 + adaptive_cost_weight * cost / mean cost)
  *                (the cost factor only when answers carried a cost).
+ *                Latency counts twice (est^2, in units of ms through the
+ *                division by best): with in flight alone as the other
+ *                factor, fast nodes that hold a few requests each would
+ *                hand a node four times slower a few percent of the
+ *                traffic, enough to be the p99.
  *
  * For every policy:
  *   slow start   a candidate whose since_ms lies within slow_start_ms of
@@ -73,7 +84,7 @@
  * Parameters and their defaults (aigw_balance_params_default):
  *   slow_start_ms 30000, ewma_tau_ms 10000, failure_penalty_ms 1000,
  *   failure_penalty_factor 2, default_latency_ms 100,
- *   adaptive_tau_ms 2000, adaptive_epsilon 0.01, adaptive_prior 1,
+ *   adaptive_tau_ms 2000, adaptive_epsilon 0.01, adaptive_prior 0.1,
  *   adaptive_ttfb_weight 0.5, adaptive_error_weight 8,
  *   adaptive_rate_limit_weight 8, adaptive_cost_weight 0,
  *   prefer_cheap false, cheap_latency_bound 1.5, cheap_explore 0.02,
@@ -84,6 +95,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* adaptive: a successful answer over AIGW_ADAPTIVE_SHIFT times a node's
+ * mean cuts its older evidence to AIGW_ADAPTIVE_SHIFT_KEEP answers. */
+#define AIGW_ADAPTIVE_SHIFT 2.0
+#define AIGW_ADAPTIVE_SHIFT_KEEP 4.0
 
 struct aigw_balance_candidate {
 	int64_t weight;    /* >= 1 */
