@@ -462,6 +462,19 @@ static void peak_update(double *ewma, uint64_t *at_ms, bool *measured, double sa
 		*at_ms = now_ms;
 }
 
+/* What a failure (or a 429) counts as: never less than
+ * failure_penalty_factor times ok_us, the node's estimate over its
+ * successful answers (0: none yet), nor than failure_penalty_ms, so that
+ * failing fast earns nothing and failures do not compound. */
+static double failure_sample(const struct aigw_balance_params *p, double sample, double ok_us)
+{
+	double penalty = ok_us * p->failure_penalty_factor;
+
+	if (penalty < p->failure_penalty_ms * 1000)
+		penalty = p->failure_penalty_ms * 1000;
+	return sample < penalty ? penalty : sample;
+}
+
 static void observe_ewma(struct aigw_balancer *b, struct aigw_balance_node *nd,
 			 const struct aigw_balance_obs *o, uint64_t now_ms)
 {
@@ -469,11 +482,7 @@ static void observe_ewma(struct aigw_balancer *b, struct aigw_balance_node *nd,
 	double sample = (double)o->latency_us;
 
 	if (o->failed || o->rate_limited) {
-		double penalty = (nd->ok_measured ? nd->ok_ewma_us : 0) * p->failure_penalty_factor;
-		if (penalty < p->failure_penalty_ms * 1000)
-			penalty = p->failure_penalty_ms * 1000;
-		if (sample < penalty)
-			sample = penalty;
+		sample = failure_sample(p, sample, nd->ok_measured ? nd->ok_ewma_us : 0);
 	} else {
 		peak_update(&nd->ok_ewma_us, &nd->ok_ewma_ms, &nd->ok_measured, sample, now_ms,
 			    p->ewma_tau_ms);
@@ -492,14 +501,9 @@ static void observe_adaptive(struct aigw_balancer *b, struct aigw_balance_node *
 			 (1 - p->adaptive_ttfb_weight) * (double)o->latency_us;
 	adaptive_age(b, nd, now_ms);
 	if (o->failed || o->rate_limited) {
-		/* failing fast earns nothing: the sample is a penalty, a multiple
-		 * of the successful answers' mean (so failures do not compound) */
-		double penalty = p->failure_penalty_ms * 1000;
-		if (nd->sum_ok_weight > 1e-9 &&
-		    nd->sum_ok_latency_us / nd->sum_ok_weight * p->failure_penalty_factor > penalty)
-			penalty = nd->sum_ok_latency_us / nd->sum_ok_weight * p->failure_penalty_factor;
-		if (sample < penalty)
-			sample = penalty;
+		sample = failure_sample(p, sample, nd->sum_ok_weight > 1e-9
+							   ? nd->sum_ok_latency_us / nd->sum_ok_weight
+							   : 0);
 	} else {
 		double mean;
 		/* an answer over twice the mean says the node changed: older

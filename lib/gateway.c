@@ -157,7 +157,7 @@ struct call {
 	const char *build_error;         /* why an adapter refused the body */
 	/* The node's account this attempt uses (credential wiped at the end). */
 	struct aigw_account_use *use;
-	uint64_t accounts_wait_ms;       /* every account of some node is resting */
+	uint64_t rest_wait_ms;           /* soonest a skipped node is back (429 rest, token) */
 	bool builtin;                    /* /healthz, /readyz, /metrics: not logged */
 	char request_id[40];
 	char model[129];                 /* as the client named it */
@@ -1428,10 +1428,10 @@ static void no_node(struct call *c)
 
 	if (c->build_error) {
 		fail(c, 400, "invalid_request_error", "unsupported_request", c->build_error, NULL);
-	} else if (c->accounts_wait_ms) {
+	} else if (c->rest_wait_ms) {
 		/* Rate limited upstream on every account: say when one is back. */
 		snprintf(ra, sizeof(ra), "Retry-After: %llu\r\n",
-			 (unsigned long long)((c->accounts_wait_ms + 999) / 1000));
+			 (unsigned long long)((c->rest_wait_ms + 999) / 1000));
 		fail(c, 429, "rate_limit_error", "upstream_rate_limited",
 		     "the route's nodes are rate limited upstream; retry later", ra);
 	} else {
@@ -1591,8 +1591,8 @@ static int pick(struct call *c)
 		rest = aigw_health_resting_ms(c->gw->health, name, now);
 		if (!rest && aigw_health_allow(c->gw->health, name, now, NULL))
 			break;
-		if (rest && (!c->accounts_wait_ms || rest < c->accounts_wait_ms))
-			c->accounts_wait_ms = rest;
+		if (rest && (!c->rest_wait_ms || rest < c->rest_wait_ms))
+			c->rest_wait_ms = rest;
 		aigw_balance_release_pick(&c->w->balancers[c->route], i);
 		cand[i].eligible = false;
 		c->tried[i] = true;
@@ -1893,8 +1893,8 @@ static int start_upstream(struct call *c)
 				       &wait_ms) < 0) {
 			/* Every account of the node is resting after a 429 or
 			 * waiting for a token: another node may take it. */
-			if (!c->accounts_wait_ms || wait_ms < c->accounts_wait_ms)
-				c->accounts_wait_ms = wait_ms;
+			if (!c->rest_wait_ms || wait_ms < c->rest_wait_ms)
+				c->rest_wait_ms = wait_ms;
 			c->attempt_open = true;
 			drop_attempt(c);
 			continue;

@@ -54,8 +54,8 @@ struct hnode {
 	/* traffic, over every worker */
 	_Atomic int64_t in_flight;
 	_Atomic uint64_t picks;
-	double latency_us;         /* EWMA of answered requests (lock) */
-	bool latency_measured;     /* (lock) */
+	_Atomic double latency_us; /* EWMA of answered requests (aigw_health_latency) */
+	atomic_bool latency_measured;
 	/* active checks */
 	atomic_bool down;
 	struct aigw_health_check_conf check;
@@ -587,16 +587,19 @@ void aigw_health_end(struct aigw_health *h, const char *node)
 void aigw_health_latency(struct aigw_health *h, const char *node, uint64_t latency_us)
 {
 	struct hnode *n = find(h, node);
+	double v;
 
 	if (!n)
 		return;
-	pthread_mutex_lock(&n->lock);
-	if (!n->latency_measured)
-		n->latency_us = (double)latency_us;
-	else
-		n->latency_us += AIGW_HEALTH_LATENCY_ALPHA * ((double)latency_us - n->latency_us);
-	n->latency_measured = true;
-	pthread_mutex_unlock(&n->lock);
+	/* relaxed load and store, no lock on the answer's path: two workers
+	 * racing may lose one sample, which this estimate can afford */
+	v = (double)latency_us;
+	if (atomic_load_explicit(&n->latency_measured, memory_order_relaxed)) {
+		double old = atomic_load_explicit(&n->latency_us, memory_order_relaxed);
+		v = old + AIGW_HEALTH_LATENCY_ALPHA * (v - old);
+	}
+	atomic_store_explicit(&n->latency_us, v, memory_order_relaxed);
+	atomic_store_explicit(&n->latency_measured, true, memory_order_release);
 }
 
 int64_t aigw_health_in_flight(struct aigw_health *h, const char *node)
@@ -671,9 +674,9 @@ int aigw_health_status(struct aigw_health *h, const char *node, uint64_t now_ms,
 		out->retry_at_ms = atomic_load(&n->ejected_until);
 	if (breaker == BREAKER_OPEN && atomic_load(&n->open_until) > out->retry_at_ms)
 		out->retry_at_ms = atomic_load(&n->open_until);
-	out->latency_measured = n->latency_measured;
-	out->latency_us = n->latency_measured ? (uint64_t)(n->latency_us + 0.5) : 0;
 	pthread_mutex_unlock(&n->lock);
+	out->latency_measured = atomic_load_explicit(&n->latency_measured, memory_order_acquire);
+	out->latency_us = out->latency_measured ? (uint64_t)(atomic_load(&n->latency_us) + 0.5) : 0;
 	out->since_ms = aigw_health_since_ms(h, node);
 	out->in_flight = aigw_health_in_flight(h, node);
 	out->picks = atomic_load_explicit(&n->picks, memory_order_relaxed);

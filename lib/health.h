@@ -204,8 +204,8 @@ int64_t aigw_health_in_flight(struct aigw_health *h, const char *node);
  * every answered attempt (not of failures, whose latency says little);
  * the estimate is an exponentially weighted moving average that moves
  * AIGW_HEALTH_LATENCY_ALPHA of the way toward each sample (the first
- * sample is taken as is), so the last ten or so answers dominate. Under
- * the node's mutex. Unknown nodes: no-op. */
+ * sample is taken as is), so the last ten or so answers dominate. No
+ * lock: workers racing may lose a sample. Unknown nodes: no-op. */
 #define AIGW_HEALTH_LATENCY_ALPHA 0.2
 void aigw_health_latency(struct aigw_health *h, const char *node, uint64_t latency_us);
 

@@ -920,6 +920,11 @@ static void put_escaped(struct aigw_buf *out, const char *s, size_t n, bool quot
 	}
 }
 
+void aigw_metrics_put_label_value(struct aigw_buf *out, const char *s)
+{
+	put_escaped(out, s, strlen(s), true);
+}
+
 /* Prometheus floats: shortest-looking decimal for the usual cases
  * ("0.0005", "2.5", "60"); fifteen digits keep what a double holds. */
 static void put_double(struct aigw_buf *out, double v)

@@ -278,5 +278,8 @@ uint32_t aigw_metrics_series_count(const struct aigw_metrics *m, int family);
  * output is deterministic. A family with no series yet prints its HELP and
  * TYPE lines only. Safe while other threads record. */
 void aigw_metrics_write_prometheus(const struct aigw_metrics *m, struct aigw_buf *out);
+/* Appends s as the exposition escapes a label value (\\, \" and \n), for
+ * series written outside the registry. */
+void aigw_metrics_put_label_value(struct aigw_buf *out, const char *s);
 
 #endif

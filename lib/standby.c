@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "metrics.h"
 
 void aigw_standby_conf_default(struct aigw_standby_conf *c)
 {
@@ -194,18 +195,6 @@ static int by_route(const void *a, const void *b)
 		      (*(struct aigw_standby *const *)b)->route);
 }
 
-static void label_value(struct aigw_buf *out, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			aigw_buf_printf(out, "\\%c", *s);
-		else if (*s == '\n')
-			aigw_buf_puts(out, "\\n");
-		else
-			aigw_buf_printf(out, "%c", *s);
-	}
-}
-
 void aigw_standby_set_write_prometheus(struct aigw_standby_set *set, struct aigw_buf *out)
 {
 	struct aigw_standby **v;
@@ -225,7 +214,7 @@ void aigw_standby_set_write_prometheus(struct aigw_standby_set *set, struct aigw
 	for (size_t i = 0; i < n; i++) {
 		for (int on = 1; on >= 0; on--) {
 			aigw_buf_puts(out, "aigw_standby_changes_total{route=\"");
-			label_value(out, v[i]->route);
+			aigw_metrics_put_label_value(out, v[i]->route);
 			aigw_buf_printf(out, "\",to=\"%s\"} %llu\n", on ? "on" : "off",
 					(unsigned long long)atomic_load(on ? &v[i]->changes_on
 									   : &v[i]->changes_off));
@@ -236,7 +225,7 @@ void aigw_standby_set_write_prometheus(struct aigw_standby_set *set, struct aigw
 			   "# TYPE aigw_standby_active gauge\n");
 	for (size_t i = 0; i < n; i++) {
 		aigw_buf_puts(out, "aigw_standby_active{route=\"");
-		label_value(out, v[i]->route);
+		aigw_metrics_put_label_value(out, v[i]->route);
 		aigw_buf_printf(out, "\"} %d\n", aigw_standby_on(v[i]) ? 1 : 0);
 	}
 	free(v);
